@@ -1,0 +1,486 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/picker"
+)
+
+// Acks is how many replicas must have a batch before the broker answers.
+type Acks int8
+
+const (
+	// AcksAll waits for every in-sync replica (Kafka's acks=-1). The default:
+	// the only setting under which an acknowledged message survives the loss
+	// of its leader, and the one idempotence requires.
+	AcksAll Acks = -1
+	// AcksNone does not wait for any answer (acks=0): a message counts as
+	// delivered once written to the socket. Offsets are unknown (-1).
+	AcksNone Acks = 0
+	// AcksLeader waits for the leader's write only (acks=1).
+	AcksLeader Acks = 1
+)
+
+func (a Acks) String() string {
+	switch a {
+	case AcksAll:
+		return "all"
+	case AcksNone:
+		return "none"
+	case AcksLeader:
+		return "leader"
+	}
+	return fmt.Sprintf("acks(%d)", int8(a))
+}
+
+// Compression is the codec a batch is compressed with.
+type Compression int8
+
+const (
+	CompressionNone Compression = iota
+	CompressionGzip
+	CompressionSnappy
+	CompressionLZ4
+	CompressionZstd
+)
+
+func (c Compression) String() string {
+	switch c {
+	case CompressionNone:
+		return "none"
+	case CompressionGzip:
+		return "gzip"
+	case CompressionSnappy:
+		return "snappy"
+	case CompressionLZ4:
+		return "lz4"
+	case CompressionZstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("compression(%d)", int8(c))
+}
+
+// ParseCompression reads "none", "gzip", "snappy", "lz4" or "zstd".
+func ParseCompression(s string) (Compression, error) {
+	for c := CompressionNone; c <= CompressionZstd; c++ {
+		if strings.EqualFold(s, c.String()) {
+			return c, nil
+		}
+	}
+	return CompressionNone, fmt.Errorf("producer: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", s)
+}
+
+// BufferFullPolicy says what a produce call does when the producer's buffer
+// (Config.MaxBufferedMessages / MaxBufferedBytes) is full: for example while
+// every broker is down and the downtime buffers have filled.
+type BufferFullPolicy int8
+
+const (
+	// Block waits until there is room or the call's context is done, in which
+	// case the call returns the context's error and the messages were not
+	// accepted. The default: backpressure, and nothing accepted is lost.
+	Block BufferFullPolicy = iota
+	// Reject returns ErrBufferFull at once; the messages were not accepted.
+	Reject
+	// DropOldest makes room by failing the oldest buffered messages of the
+	// same partition (falling back to Block when that partition has none),
+	// each reported through its delivery callback with ErrBufferFull and
+	// counted in a max_downtime_buffer_reached event. Never silent.
+	DropOldest
+)
+
+func (p BufferFullPolicy) String() string {
+	switch p {
+	case Block:
+		return "block"
+	case Reject:
+		return "reject"
+	case DropOldest:
+		return "drop-oldest"
+	}
+	return fmt.Sprintf("policy(%d)", int8(p))
+}
+
+// MassageFunc rewrites a batch of messages just before it is encoded: ekaf's
+// massage_buffer hook. It receives the messages of one batch for one
+// partition, in order, and returns what is sent instead. Delivery results
+// still go to the original messages: each original message is acknowledged
+// or failed with the outcome of the batch that carried it. See JSONArray for
+// a ready-made one.
+type MassageFunc func(topic string, partition int32, msgs []Message) ([]Message, error)
+
+// TopicConfig overrides the producer's settings for one topic. Zero fields
+// inherit the producer-wide value.
+type TopicConfig struct {
+	// MaxMessages, MaxBytes and TTL override the batch limits.
+	MaxMessages int
+	MaxBytes    int
+	TTL         time.Duration
+	// Strategy overrides the partition strategy.
+	Strategy picker.Strategy
+	// WorkersPerPartition overrides the number of workers per partition.
+	WorkersPerPartition int
+	// Compression overrides the codec; set UseCompression to override with
+	// CompressionNone.
+	Compression    Compression
+	UseCompression bool
+	// Acks overrides the acknowledgement level; set UseAcks to override with
+	// AcksNone.
+	Acks    Acks
+	UseAcks bool
+	// Massage rewrites each batch before it is encoded.
+	Massage MassageFunc
+}
+
+// Config configures a Producer. The zero value of every field but Brokers
+// means "the default", which each field documents.
+type Config struct {
+	// Brokers are the bootstrap brokers, "host:port". At least one. merlin
+	// asks any of them for metadata and then talks to partition leaders.
+	Brokers []string
+	// ClientID is sent with every request. Default "merlin".
+	ClientID string
+
+	// MaxMessages flushes a partition's batch when it holds this many
+	// messages. Default 10 000 (ekaf: 100, which at today's rates means
+	// thousands of requests a second; franz-go does not count messages and
+	// stops at about 1 MB).
+	MaxMessages int
+	// MaxBytes flushes a batch when its records reach this many bytes, before
+	// compression. Default 1 MiB, as franz-go and the Java client's default
+	// max.request.size, and far below a broker's default limit.
+	MaxBytes int
+	// TTL is the longest a message waits in a batch that does not fill: a
+	// batch is sent TTL after its first message arrived, whatever came since.
+	// Default 10 ms, franz-go's linger since v1.19 (ekaf waited 5 s, and only
+	// after the batch stopped growing: seconds of latency for nothing).
+	// ProduceSync and ProduceAsync do not wait for it.
+	TTL time.Duration
+
+	// Acks is the acknowledgement level. Default AcksAll.
+	Acks Acks
+	// UseAcks makes Acks' zero value (AcksNone) count as set.
+	UseAcks bool
+	// Compression is the batch codec. Default none.
+	Compression Compression
+	// RequestTimeout bounds how long the broker may wait for replicas and how
+	// long merlin waits for an answer before it treats the connection as
+	// dead. Default 30 s.
+	RequestTimeout time.Duration
+	// DeliveryTimeout bounds the whole life of a message from acceptance to
+	// acknowledgement, retries included; when it passes the message is
+	// reported failed with ErrDeliveryTimeout. Default 2 minutes, Kafka's
+	// delivery.timeout.ms. Negative: no limit (wait for the broker however
+	// long it is down, within the buffer limits).
+	DeliveryTimeout time.Duration
+	// RetryBackoff is the first wait before a retry; it doubles with jitter
+	// up to RetryBackoffMax. Defaults 100 ms and 1 s, as Kafka's KIP-580.
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+
+	// BreakerFailures is how many consecutive failures (dial errors, dead
+	// connections, timeouts) open a broker's circuit breaker: while open,
+	// merlin does not dial or send to that broker at all, its partitions
+	// count as down, and unkeyed traffic moves to partitions whose leaders
+	// are up. Default 3.
+	BreakerFailures int
+	// BreakerTimeout is how long a breaker stays open before one probe is
+	// let through (half-open); a probe that succeeds closes it. Default 2 s.
+	BreakerTimeout time.Duration
+
+	// WorkersPerPartition is how many workers (each with its own batch and
+	// in-flight requests) serve one partition. Default 1, which keeps order
+	// per partition. More workers trade order for concurrency, as ekaf's
+	// per_partition_workers did.
+	WorkersPerPartition int
+	// MaxInFlight is how many batches one worker may have sent and not yet
+	// had answered. Default 5, the most with which Kafka's idempotence keeps
+	// order.
+	MaxInFlight int
+	// DisableIdempotence turns off idempotent producing. Idempotence (a
+	// producer id and per-partition sequence numbers, so that a batch resent
+	// after a lost answer is written once) is on by default when Acks is
+	// AcksAll and the broker supports it; with other Acks it is off.
+	DisableIdempotence bool
+
+	// Strategy picks partitions. Default picker.Keyed(): keyed messages by
+	// murmur2 as every other Kafka client, unkeyed ones sticky.
+	Strategy picker.Strategy
+
+	// MaxBufferedMessages and MaxBufferedBytes bound what the producer holds
+	// that no broker has acknowledged yet: batches being filled, in flight,
+	// and waiting for a leader that is down. Defaults 1 000 000 messages and
+	// 256 MiB.
+	MaxBufferedMessages int
+	MaxBufferedBytes    int
+	// BufferFull says what a produce call does when either bound is reached.
+	// Default Block.
+	BufferFull BufferFullPolicy
+
+	// MetadataRefresh is how often metadata of the topics in use is
+	// refreshed in the background; errors that call for it refresh at once.
+	// Default 1 minute.
+	MetadataRefresh time.Duration
+	// Topics are the per-topic overrides.
+	Topics map[string]TopicConfig
+	// EagerTopics are fetched and started by New instead of on first use.
+	EagerTopics []string
+
+	// Handlers receive instrumentation events (see package callbacks). A slow
+	// handler never slows the producer: events queue per handler.
+	Handlers []callbacks.Handler
+	// OnDelivery, if set, is called once for every message that has no
+	// callback of its own, with its outcome. It runs on a worker goroutine of
+	// the message's partition, in order: keep it fast.
+	OnDelivery func(Message, Result)
+	// Logger receives the producer's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults, exported so that users and docs can refer to them.
+const (
+	DefaultClientID            = "merlin"
+	DefaultMaxMessages         = 10_000
+	DefaultMaxBytes            = 1 << 20
+	DefaultTTL                 = 10 * time.Millisecond
+	DefaultRequestTimeout      = 30 * time.Second
+	DefaultDeliveryTimeout     = 2 * time.Minute
+	DefaultRetryBackoff        = 100 * time.Millisecond
+	DefaultRetryBackoffMax     = time.Second
+	DefaultWorkersPerPartition = 1
+	DefaultMaxInFlight         = 5
+	DefaultMaxBufferedMessages = 1_000_000
+	DefaultMaxBufferedBytes    = 256 << 20
+	DefaultMetadataRefresh     = time.Minute
+	DefaultBreakerFailures     = 3
+	DefaultBreakerTimeout      = 2 * time.Second
+)
+
+// ErrConfig is wrapped by every error Validate returns.
+var ErrConfig = errors.New("producer: invalid config")
+
+func configErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+}
+
+// withDefaults returns a copy with every unset field at its default.
+func (c Config) withDefaults() Config {
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.MaxMessages == 0 {
+		c.MaxMessages = DefaultMaxMessages
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.Acks == 0 && !c.UseAcks {
+		c.Acks = AcksAll
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.DeliveryTimeout == 0 {
+		c.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.RetryBackoffMax == 0 {
+		c.RetryBackoffMax = DefaultRetryBackoffMax
+	}
+	if c.WorkersPerPartition == 0 {
+		c.WorkersPerPartition = DefaultWorkersPerPartition
+	}
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = DefaultBreakerFailures
+	}
+	if c.BreakerTimeout == 0 {
+		c.BreakerTimeout = DefaultBreakerTimeout
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Strategy == nil {
+		c.Strategy = picker.Keyed()
+	}
+	if c.MaxBufferedMessages == 0 {
+		c.MaxBufferedMessages = DefaultMaxBufferedMessages
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
+	if c.MetadataRefresh == 0 {
+		c.MetadataRefresh = DefaultMetadataRefresh
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports the first problem with the configuration, naming the
+// field. Unset fields are valid: they take their defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if len(c.Brokers) == 0 {
+		return configErr("Brokers", "at least one bootstrap broker is needed")
+	}
+	for i, b := range c.Brokers {
+		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
+			return configErr(fmt.Sprintf("Brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if err := c.validateBatch("", c.MaxMessages, c.MaxBytes, c.TTL); err != nil {
+		return err
+	}
+	if err := validateAcks("Acks", c.Acks); err != nil {
+		return err
+	}
+	if err := validateCompression("Compression", c.Compression); err != nil {
+		return err
+	}
+	if c.RequestTimeout < time.Millisecond {
+		return configErr("RequestTimeout", "%v is too short (at least 1ms)", c.RequestTimeout)
+	}
+	if c.RetryBackoff < 0 || c.RetryBackoffMax < c.RetryBackoff {
+		return configErr("RetryBackoffMax", "%v must be at least RetryBackoff %v", c.RetryBackoffMax, c.RetryBackoff)
+	}
+	if c.BreakerFailures < 1 {
+		return configErr("BreakerFailures", "%d must be positive", c.BreakerFailures)
+	}
+	if c.BreakerTimeout < time.Millisecond {
+		return configErr("BreakerTimeout", "%v is too short (at least 1ms)", c.BreakerTimeout)
+	}
+	if c.WorkersPerPartition < 1 || c.WorkersPerPartition > 64 {
+		return configErr("WorkersPerPartition", "%d is outside 1..64", c.WorkersPerPartition)
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 5 && c.idempotent() {
+		return configErr("MaxInFlight", "%d is outside 1..5 (idempotence keeps order for at most 5)", c.MaxInFlight)
+	}
+	if c.MaxBufferedMessages < 1 {
+		return configErr("MaxBufferedMessages", "%d must be positive", c.MaxBufferedMessages)
+	}
+	if c.MaxBufferedBytes < c.MaxBytes {
+		return configErr("MaxBufferedBytes", "%d is below MaxBytes %d: not even one batch would fit", c.MaxBufferedBytes, c.MaxBytes)
+	}
+	if c.BufferFull < Block || c.BufferFull > DropOldest {
+		return configErr("BufferFull", "unknown policy %d", c.BufferFull)
+	}
+	if c.MetadataRefresh < 100*time.Millisecond {
+		return configErr("MetadataRefresh", "%v is too short (at least 100ms)", c.MetadataRefresh)
+	}
+	for name, t := range c.Topics {
+		field := "Topics[" + name + "]"
+		if name == "" {
+			return configErr(field, "empty topic name")
+		}
+		tc := c.topic(name)
+		if err := c.validateBatch(field+".", tc.maxMessages, tc.maxBytes, tc.ttl); err != nil {
+			return err
+		}
+		if t.WorkersPerPartition < 0 || t.WorkersPerPartition > 64 {
+			return configErr(field+".WorkersPerPartition", "%d is outside 1..64", t.WorkersPerPartition)
+		}
+		if t.UseAcks || t.Acks != 0 {
+			if err := validateAcks(field+".Acks", t.Acks); err != nil {
+				return err
+			}
+		}
+		if err := validateCompression(field+".Compression", t.Compression); err != nil {
+			return err
+		}
+		if tc.maxBytes > c.MaxBufferedBytes {
+			return configErr(field+".MaxBytes", "%d is above MaxBufferedBytes %d", tc.maxBytes, c.MaxBufferedBytes)
+		}
+	}
+	return nil
+}
+
+func (c Config) validateBatch(prefix string, maxMessages, maxBytes int, ttl time.Duration) error {
+	if maxMessages < 1 {
+		return configErr(prefix+"MaxMessages", "%d must be positive", maxMessages)
+	}
+	if maxBytes < 1 || maxBytes > 64<<20 {
+		return configErr(prefix+"MaxBytes", "%d is outside 1..64MiB", maxBytes)
+	}
+	if ttl < 0 {
+		return configErr(prefix+"TTL", "%v is negative", ttl)
+	}
+	return nil
+}
+
+func validateAcks(field string, a Acks) error {
+	if a != AcksAll && a != AcksNone && a != AcksLeader {
+		return configErr(field, "%d is not AcksAll (-1), AcksNone (0) or AcksLeader (1)", a)
+	}
+	return nil
+}
+
+func validateCompression(field string, c Compression) error {
+	if c < CompressionNone || c > CompressionZstd {
+		return configErr(field, "unknown codec %d", c)
+	}
+	return nil
+}
+
+func (c Config) idempotent() bool { return !c.DisableIdempotence && c.Acks == AcksAll }
+
+// topicSettings is the resolved configuration of one topic.
+type topicSettings struct {
+	maxMessages int
+	maxBytes    int
+	ttl         time.Duration
+	strategy    picker.Strategy
+	workers     int
+	compression Compression
+	acks        Acks
+	massage     MassageFunc
+}
+
+func (c Config) topic(name string) topicSettings {
+	s := topicSettings{
+		maxMessages: c.MaxMessages,
+		maxBytes:    c.MaxBytes,
+		ttl:         c.TTL,
+		strategy:    c.Strategy,
+		workers:     c.WorkersPerPartition,
+		compression: c.Compression,
+		acks:        c.Acks,
+	}
+	t, ok := c.Topics[name]
+	if !ok {
+		return s
+	}
+	if t.MaxMessages != 0 {
+		s.maxMessages = t.MaxMessages
+	}
+	if t.MaxBytes != 0 {
+		s.maxBytes = t.MaxBytes
+	}
+	if t.TTL != 0 {
+		s.ttl = t.TTL
+	}
+	if t.Strategy != nil {
+		s.strategy = t.Strategy
+	}
+	if t.WorkersPerPartition != 0 {
+		s.workers = t.WorkersPerPartition
+	}
+	if t.Compression != 0 || t.UseCompression {
+		s.compression = t.Compression
+	}
+	if t.Acks != 0 || t.UseAcks {
+		s.acks = t.Acks
+	}
+	s.massage = t.Massage
+	return s
+}

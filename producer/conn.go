@@ -1,0 +1,163 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/merlinkafka/merlin/callbacks"
+)
+
+// ErrBrokerUnavailable wraps the error of a broker whose circuit breaker is
+// open: merlin does not try it until the breaker's timeout passes.
+var ErrBrokerUnavailable = errors.New("producer: broker unavailable (circuit breaker open)")
+
+func newBrokerConn(p *Producer, id int32, addr string) *brokerConn {
+	c := &brokerConn{p: p, id: id, addr: addr}
+	failures := uint32(p.cfg.BreakerFailures)
+	c.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        fmt.Sprintf("broker %d (%s)", id, addr),
+		MaxRequests: 1,
+		Timeout:     p.cfg.BreakerTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			p.log.Info("circuit breaker", "broker", name, "from", from.String(), "to", to.String())
+			if to == gobreaker.StateOpen {
+				p.bus.Emit(callbacks.Event{Kind: callbacks.MainBrokerUnreachable, Time: time.Now(), Partition: -1, Broker: id,
+					Err: fmt.Errorf("%w: broker %d", ErrBrokerUnavailable, id)})
+			}
+		},
+	})
+	return c
+}
+
+// allow asks the broker's breaker whether to try; the returned done must be
+// called with the outcome.
+func (c *brokerConn) allow() (func(error), error) {
+	done, err := c.cb.Allow()
+	if err != nil {
+		return nil, fmt.Errorf("%w: broker %d: %w", ErrBrokerUnavailable, c.id, err)
+	}
+	return done, nil
+}
+
+// brokerConn owns the connection to one broker: a sarama.Broker, opened
+// lazily, closed and replaced when it dies. Workers of every partition led
+// by the broker share it and pipeline their produce requests on it.
+//
+// sarama's Open returns before the connection is up; get waits for the
+// outcome through Connected, which blocks until Open's dial (and its
+// ApiVersions exchange) is done. A connection that failed a request is
+// dead for good in sarama: fail closes it so that the next get dials anew.
+type brokerConn struct {
+	p    *Producer
+	id   int32
+	addr string
+
+	cb *gobreaker.TwoStepCircuitBreaker[struct{}]
+
+	mu      sync.Mutex
+	b       *sarama.Broker
+	gen     uint64 // bumped on every new connection
+	lastErr error
+	closed  bool
+}
+
+var errConnClosed = errors.New("producer: broker connection closed")
+
+// get returns an open connection and its generation, dialing if needed.
+// It waits at most the dial timeout, or until ctx is done.
+func (c *brokerConn) get(ctx context.Context) (*sarama.Broker, uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, 0, errConnClosed
+	}
+	if c.b != nil {
+		return c.b, c.gen, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	done, err := c.allow()
+	if err != nil {
+		return nil, 0, err
+	}
+	b := sarama.NewBroker(c.addr)
+	if err := b.Open(c.p.sconf); err != nil {
+		c.lastErr = err
+		done(err)
+		return nil, 0, fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
+	}
+	ok, err := b.Connected() // blocks until the dial is done
+	if !ok || err != nil {
+		_ = b.Close()
+		if err == nil {
+			err = errors.New("not connected")
+		}
+		c.lastErr = err
+		done(err)
+		return nil, 0, fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
+	}
+	done(nil)
+	c.b = b
+	c.gen++
+	c.p.connsOpen.Add(1)
+	return b, c.gen, nil
+}
+
+// fail drops the connection of generation gen, if it is still the current
+// one. Close runs on its own goroutine: sarama's Close waits for the
+// reader, and fail may be called from a worker that must not block.
+func (c *brokerConn) fail(gen uint64, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.b == nil || c.gen != gen {
+		return
+	}
+	c.lastErr = err
+	c.drop()
+}
+
+func (c *brokerConn) drop() {
+	old := c.b
+	c.b = nil
+	c.p.connsOpen.Add(-1)
+	c.p.bg.Add(1)
+	go func() {
+		defer c.p.bg.Done()
+		_ = old.Close()
+	}()
+}
+
+// close drops the connection for good.
+func (c *brokerConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.b != nil {
+		c.drop()
+	}
+}
+
+// saramaConfig builds the sarama configuration merlin's connections use.
+func saramaConfig(cfg Config) *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.ClientID = cfg.ClientID
+	sc.Version = sarama.V3_0_0_0
+	sc.Net.DialTimeout = min(10*time.Second, cfg.RequestTimeout)
+	// A read past the broker-side timeout means the connection is dead.
+	sc.Net.ReadTimeout = cfg.RequestTimeout + 5*time.Second
+	sc.Net.WriteTimeout = cfg.RequestTimeout
+	// Every worker pipelines up to MaxInFlight batches on its leader's
+	// connection; sarama blocks a sender beyond this many open requests.
+	sc.Net.MaxOpenRequests = 256
+	sc.Metadata.AllowAutoTopicCreation = true
+	return sc
+}

@@ -1,0 +1,50 @@
+// Package producer is merlin's batching Kafka producer.
+//
+// A Producer sends messages to a Kafka cluster (Apache Kafka, Redpanda, or
+// merlin's own bundled broker) in four modes, ekaf's:
+//
+//   - ProduceSync waits for the broker's acknowledgement and returns one
+//     Result (partition, offset) per message.
+//   - ProduceAsync sends at once and reports each outcome through the
+//     message's OnDelivery callback and the event handlers.
+//   - ProduceSyncBatched adds messages to their partitions' batches and
+//     says where they went and how full those buffers are.
+//   - ProduceAsyncBatched adds messages to the batches: fire and forget.
+//
+// # How a message travels
+//
+// The topic's picker (package picker; by default keyed: murmur2 for keyed
+// messages, sticky for the rest) chooses a partition. Each partition has a
+// worker goroutine (Config.WorkersPerPartition, default 1) that owns its
+// batches and a small state machine (see State). A batch is sealed when it
+// reaches MaxMessages or MaxBytes, or TTL after its first message, and sent
+// pipelined on the partition leader's connection (up to MaxInFlight
+// unanswered batches per worker). Connections are sarama Brokers, one per
+// broker, opened lazily and replaced when they die.
+//
+// # Delivery guarantees
+//
+// Every message a produce call accepts ends exactly once in one of two ways:
+// acknowledged by a broker, or reported failed (ErrDeliveryTimeout, a
+// non-retriable BrokerError, ErrClosed from Close, ErrBufferFull under the
+// DropOldest policy). Nothing is dropped silently. A produce call that
+// returns an error accepted none of its messages, unless the error says
+// how many it did.
+//
+// Retriable broker errors (leader moved, timeouts, connection loss) refresh
+// metadata and resend in order after a backoff with jitter, until the
+// delivery timeout. With idempotence (the default with AcksAll) a resent
+// batch carries the same producer id and sequence numbers, so the broker
+// writes it once, and order holds with up to 5 batches in flight per
+// partition. Without idempotence, set MaxInFlight to 1 to keep order across
+// retries.
+//
+// # Events
+//
+// Workers report what they do as callbacks.Event values (flush,
+// flushed_replied, worker_up, worker_down, time_to_connect, time_down,
+// downtime_saved, downtime_replayed, state changes, failures) to the
+// handlers in Config.Handlers, each through its own queue, so that a slow
+// handler never slows a worker. callbacks.NewStatsd sends them to statsd as
+// ekaf did.
+package producer

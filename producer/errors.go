@@ -1,0 +1,63 @@
+package producer
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Sentinel errors. Each works with errors.Is, also when wrapped.
+var (
+	// ErrClosed is returned by every call after Close has begun, and reported
+	// for messages Close could not deliver before its context ended.
+	ErrClosed = errors.New("producer: closed")
+	// ErrBufferFull is returned (policy Reject) or reported (policy
+	// DropOldest) when the producer's buffer limits are reached.
+	ErrBufferFull = errors.New("producer: buffer full")
+	// ErrDeliveryTimeout is reported for a message that was not acknowledged
+	// within Config.DeliveryTimeout.
+	ErrDeliveryTimeout = errors.New("producer: delivery timeout")
+	// ErrMessageTooLarge is returned for a message larger than the batch
+	// byte limit of its topic: no broker would take it.
+	ErrMessageTooLarge = errors.New("producer: message too large")
+	// ErrUnknownTopic is returned when the cluster does not have the topic
+	// and does not create it.
+	ErrUnknownTopic = errors.New("producer: unknown topic")
+	// ErrNoBrokers is returned when no broker could be reached for metadata.
+	ErrNoBrokers = errors.New("producer: no broker reachable")
+	// ErrInvalidPartition is returned by a custom picker that chose a
+	// partition the topic does not have.
+	ErrInvalidPartition = errors.New("producer: picker chose a partition outside the topic")
+)
+
+// BrokerError is a Kafka error code a broker answered for a partition. It
+// unwraps to franz-go's kerr.Error, so errors.Is(err, kerr.NotLeaderForPartition)
+// works, and it says whether merlin considers it retriable.
+type BrokerError struct {
+	Topic     string
+	Partition int32
+	Broker    int32
+	Code      int16
+}
+
+func (e *BrokerError) Error() string {
+	return fmt.Sprintf("producer: broker %d answered %s for %s/%d", e.Broker, kerr.ErrorForCode(e.Code), e.Topic, e.Partition)
+}
+
+// Unwrap returns the kerr.Error for the code.
+func (e *BrokerError) Unwrap() error { return kerr.ErrorForCode(e.Code) }
+
+// Retriable reports whether resending may succeed.
+func (e *BrokerError) Retriable() bool { return retriableCode(e.Code) }
+
+func retriableCode(code int16) bool {
+	switch code {
+	case kerr.OutOfOrderSequenceNumber.Code, kerr.UnknownProducerID.Code, kerr.InvalidProducerEpoch.Code:
+		// Handled by resetting the worker's producer id and resending.
+		return true
+	}
+	err := kerr.ErrorForCode(code)
+	var ke *kerr.Error
+	return errors.As(err, &ke) && ke.Retriable
+}

@@ -1,0 +1,448 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/picker"
+)
+
+// topicState is what the producer knows of one topic.
+type topicState struct {
+	name   string
+	set    topicSettings
+	picker picker.Picker
+
+	ready    chan struct{} // closed once the first metadata arrived (or failed for good)
+	readyErr error         // set before ready is closed
+	once     sync.Once
+
+	parts atomic.Pointer[[]*partition]
+
+	// recs recycles the slabs batches keep their messages in, so that a
+	// batch does not regrow (and re-zero) its slice from nothing.
+	recs sync.Pool
+}
+
+func (t *topicState) getRecs() []rec {
+	if v, ok := t.recs.Get().(*[]rec); ok {
+		return (*v)[:0]
+	}
+	return make([]rec, 0, min(t.set.maxMessages, 256))
+}
+
+func (t *topicState) putRecs(rs []rec) {
+	if cap(rs) == 0 {
+		return
+	}
+	clear(rs) // drop references to the messages' bytes and callbacks
+	rs = rs[:0]
+	t.recs.Put(&rs)
+}
+
+// partition is one partition of a topic with its workers.
+type partition struct {
+	id      int32
+	leader  atomic.Int32
+	workers []*worker
+	next    atomic.Uint32
+}
+
+// Up implements picker.Availability: a partition is up when one of its
+// workers can reach the leader.
+func (t *topicState) Up(p int32) bool {
+	parts := t.parts.Load()
+	if parts == nil || int(p) >= len(*parts) {
+		return false
+	}
+	for _, w := range (*parts)[p].workers {
+		if w.up.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *topicState) setReady(err error) {
+	t.once.Do(func() {
+		t.readyErr = err
+		close(t.ready)
+	})
+}
+
+// BrokerInfo describes one broker of the cluster.
+type BrokerInfo struct {
+	ID   int32
+	Addr string
+}
+
+// PartitionInfo describes one partition: its leader and whether the
+// producer can reach it now.
+type PartitionInfo struct {
+	ID     int32
+	Leader int32
+	Up     bool
+	State  State // of its first worker
+}
+
+// TopicMetadata is what Metadata returns.
+type TopicMetadata struct {
+	Topic      string
+	Brokers    []BrokerInfo
+	Partitions []PartitionInfo
+}
+
+// metaClient asks brokers for metadata over a connection of its own, so
+// that metadata round trips never wait behind produce requests.
+type metaClient struct {
+	p    *Producer
+	mu   sync.Mutex
+	b    *sarama.Broker
+	next int
+}
+
+func (m *metaClient) addrs() []string {
+	addrs := slices.Clone(m.p.cfg.Brokers)
+	m.p.connsMu.Lock()
+	for _, c := range m.p.conns {
+		if !slices.Contains(addrs, c.addr) {
+			addrs = append(addrs, c.addr)
+		}
+	}
+	m.p.connsMu.Unlock()
+	return addrs
+}
+
+// do runs fn on a live metadata connection, trying every known broker once.
+func (m *metaClient) do(ctx context.Context, fn func(*sarama.Broker) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	addrs := m.addrs()
+	var errs []error
+	for range addrs {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if m.b == nil {
+			addr := addrs[m.next%len(addrs)]
+			b := sarama.NewBroker(addr)
+			if err := b.Open(m.p.sconf); err != nil {
+				errs = append(errs, err)
+				m.next++
+				continue
+			}
+			if ok, err := b.Connected(); !ok {
+				_ = b.Close()
+				errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+				m.next++
+				continue
+			}
+			m.b = b
+		}
+		err := runCtx(ctx, func() error { return fn(m.b) })
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+		_ = m.b.Close()
+		m.b = nil
+		m.next++
+	}
+	return fmt.Errorf("%w: %w", ErrNoBrokers, errors.Join(errs...))
+}
+
+func (m *metaClient) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.b != nil {
+		_ = m.b.Close()
+		m.b = nil
+	}
+}
+
+// runCtx runs fn (a sarama call, which knows no context) and returns early
+// when ctx ends; fn then finishes in the background within sarama's own
+// timeouts.
+func runCtx(ctx context.Context, fn func() error) error {
+	ch := make(chan error, 1)
+	go func() { ch <- fn() }()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// newBackoff is the retry schedule of workers and metadata: exponential
+// from RetryBackoff to RetryBackoffMax with 20% jitter, never giving up
+// (the delivery timeout decides when messages stop waiting).
+func (p *Producer) newBackoff() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(p.cfg.RetryBackoff),
+		backoff.WithMaxInterval(p.cfg.RetryBackoffMax),
+		backoff.WithRandomizationFactor(0.2),
+		backoff.WithMultiplier(2),
+		backoff.WithMaxElapsedTime(0),
+	)
+}
+
+// refreshSoon asks the metadata loop for a refresh now.
+func (p *Producer) refreshSoon() {
+	select {
+	case p.refreshCh <- struct{}{}:
+	default:
+	}
+}
+
+// metadataLoop refreshes the metadata of every topic in use: periodically,
+// when asked, and with backoff while it fails or topics are not ready.
+func (p *Producer) metadataLoop() {
+	defer p.bg.Done()
+	ticker := time.NewTicker(p.cfg.MetadataRefresh)
+	defer ticker.Stop()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	bo := p.newBackoff()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-ticker.C:
+		case <-p.refreshCh:
+		case <-retry.C:
+		}
+		again, err := p.refresh(p.ctx)
+		if err != nil && p.ctx.Err() == nil {
+			p.log.Warn("metadata refresh failed", "err", err)
+			p.bus.Emit(callbacks.Event{Kind: callbacks.MainBrokerUnreachable, Partition: -1, Broker: -1, Err: err, Time: time.Now()})
+		}
+		if again || err != nil {
+			retry.Reset(bo.NextBackOff())
+		} else {
+			bo.Reset()
+			// Refreshes asked for in a burst collapse into one: wait a
+			// little before honouring the next request.
+			select {
+			case <-time.After(p.cfg.RetryBackoff / 2):
+			case <-p.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// refresh fetches metadata for every known topic and applies it. again
+// says some topic is not usable yet (being created, leaderless).
+func (p *Producer) refresh(ctx context.Context) (again bool, err error) {
+	topics := p.topicNames()
+	if len(topics) == 0 {
+		return false, nil
+	}
+	var resp *sarama.MetadataResponse
+	err = p.meta.do(ctx, func(b *sarama.Broker) error {
+		req := sarama.NewMetadataRequest(p.sconf.Version, topics)
+		req.AllowAutoTopicCreation = true
+		r, err := b.GetMetadata(req)
+		resp = r
+		return err
+	})
+	if err != nil {
+		p.failPendingTopics(err)
+		return true, err
+	}
+	return p.apply(resp), nil
+}
+
+// failPendingTopics fails the first use of topics whose metadata never
+// arrived, once the first attempt to get it failed: produce calls waiting
+// for it get ErrNoBrokers rather than waiting blind.
+func (p *Producer) failPendingTopics(err error) {
+	for _, t := range p.topicList() {
+		if t.parts.Load() == nil {
+			t.setReady(err)
+		}
+	}
+}
+
+func (p *Producer) topicList() []*topicState {
+	m := p.topics.Load()
+	out := make([]*topicState, 0, len(*m))
+	for _, t := range *m {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (p *Producer) topicNames() []string {
+	m := p.topics.Load()
+	out := make([]string, 0, len(*m))
+	for name := range *m {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// apply updates brokers, leaders and partitions from a metadata answer.
+func (p *Producer) apply(resp *sarama.MetadataResponse) (again bool) {
+	p.connsMu.Lock()
+	seen := map[int32]bool{}
+	for _, b := range resp.Brokers {
+		seen[b.ID()] = true
+		c := p.conns[b.ID()]
+		if c != nil && c.addr == b.Addr() {
+			continue
+		}
+		if c != nil {
+			c.close()
+		}
+		p.conns[b.ID()] = newBrokerConn(p, b.ID(), b.Addr())
+	}
+	for id, c := range p.conns {
+		if !seen[id] {
+			// The broker left the cluster: its connection goes with it.
+			c.close()
+			delete(p.conns, id)
+		}
+	}
+	p.connsMu.Unlock()
+
+	topics := p.topics.Load()
+	for _, tm := range resp.Topics {
+		t := (*topics)[tm.Name]
+		if t == nil {
+			continue
+		}
+		switch {
+		case tm.Err == sarama.ErrUnknownTopicOrPartition && len(tm.Partitions) == 0:
+			t.setReady(fmt.Errorf("%w: %q", ErrUnknownTopic, tm.Name))
+			continue
+		case tm.Err != sarama.ErrNoError || len(tm.Partitions) == 0:
+			again = true
+			continue
+		}
+		p.updatePartitions(t, tm.Partitions)
+		for _, pm := range tm.Partitions {
+			if pm.Leader < 0 {
+				again = true
+			}
+		}
+	}
+	return again
+}
+
+// updatePartitions sets leaders and starts workers for new partitions.
+// Partitions only grow in Kafka; a topic that shrank was recreated, which
+// merlin does not follow (its workers keep their partitions).
+func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetadata) {
+	old := t.parts.Load()
+	n := int32(0)
+	for _, pm := range pms {
+		n = max(n, pm.ID+1)
+	}
+	var parts []*partition
+	if old != nil {
+		parts = *old
+	}
+	grown := false
+	if int(n) > len(parts) {
+		grown = true
+		parts = slices.Clone(parts)
+		for id := int32(len(parts)); id < n; id++ {
+			part := &partition{id: id}
+			part.leader.Store(-1)
+			for i := 0; i < t.set.workers; i++ {
+				part.workers = append(part.workers, newWorker(p, t, part, i))
+			}
+			parts = append(parts, part)
+		}
+	}
+	for _, pm := range pms {
+		part := parts[pm.ID]
+		if prev := part.leader.Swap(pm.Leader); prev != pm.Leader {
+			for _, w := range part.workers {
+				w.signal() // a moved leader: retry at once
+				if prev >= 0 {
+					w.retryNow.Store(true)
+				}
+			}
+		}
+	}
+	if grown {
+		p.workersMu.Lock()
+		if p.stopped {
+			p.workersMu.Unlock()
+			return
+		}
+		for _, part := range parts[len(derefParts(old)):] {
+			for _, w := range part.workers {
+				p.workers = append(p.workers, w)
+				go w.run()
+			}
+		}
+		t.parts.Store(&parts)
+		p.workersMu.Unlock()
+	}
+	t.setReady(nil)
+}
+
+func derefParts(p *[]*partition) []*partition {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// conn returns the connection to broker id, nil if the broker is unknown.
+func (p *Producer) conn(id int32) *brokerConn {
+	p.connsMu.Lock()
+	defer p.connsMu.Unlock()
+	return p.conns[id]
+}
+
+// producerID returns the producer id shared by workers, fetching it once.
+func (p *Producer) producerID(ctx context.Context) (int64, int16, error) {
+	p.pidMu.Lock()
+	defer p.pidMu.Unlock()
+	if p.pid >= 0 {
+		return p.pid, p.epoch, nil
+	}
+	pid, epoch, err := p.newProducerID(ctx)
+	if err != nil {
+		return -1, -1, err
+	}
+	p.pid, p.epoch = pid, epoch
+	return pid, epoch, nil
+}
+
+// newProducerID asks a broker for a fresh producer id.
+func (p *Producer) newProducerID(ctx context.Context) (int64, int16, error) {
+	var resp *sarama.InitProducerIDResponse
+	err := p.meta.do(ctx, func(b *sarama.Broker) error {
+		r, err := b.InitProducerID(&sarama.InitProducerIDRequest{
+			TransactionTimeout: time.Minute,
+			ProducerID:         -1,
+			ProducerEpoch:      -1,
+		})
+		resp = r
+		return err
+	})
+	if err != nil {
+		return -1, -1, err
+	}
+	if resp.Err != sarama.ErrNoError {
+		return -1, -1, fmt.Errorf("producer: InitProducerId: %w", resp.Err)
+	}
+	return resp.ProducerID, resp.ProducerEpoch, nil
+}

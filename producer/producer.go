@@ -1,0 +1,601 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/merlinkafka/merlin/callbacks"
+)
+
+// Producer produces messages to Kafka. It is safe for concurrent use. Create
+// one with New and release it with Close.
+type Producer struct {
+	cfg   Config
+	sconf *sarama.Config
+	log   *slog.Logger
+	bus   *callbacks.Bus
+
+	ctx    context.Context // cancelled when Close is done with the network
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // metadata loop and connection closers
+
+	callMu    sync.RWMutex // produce calls hold it shared; Close exclusively
+	closing   atomic.Bool
+	closingCh chan struct{}
+	closed    chan struct{} // closed when Close is done
+
+	topicsMu sync.Mutex // serialises writers of topics
+	topics   atomic.Pointer[map[string]*topicState]
+
+	connsMu   sync.Mutex
+	conns     map[int32]*brokerConn
+	connsOpen atomic.Int64
+	meta      *metaClient
+	refreshCh chan struct{}
+
+	workersMu sync.Mutex
+	workers   []*worker
+	stopped   bool
+
+	budMu    sync.Mutex
+	budMsgs  int
+	budBytes int
+	budFreed chan struct{} // closed and replaced whenever room is freed
+	// shedWanted is how many messages a blocked producer wants the workers
+	// to fail under the DropOldest policy.
+	shedWanted atomic.Int64
+
+	pidMu   sync.Mutex
+	pid     int64
+	epoch   int16
+	idemOff atomic.Bool
+}
+
+// New validates cfg, starts the producer's background work and fetches
+// metadata for cfg.EagerTopics. It does not wait for brokers otherwise:
+// metadata is fetched on first use of each topic.
+func New(cfg Config) (*Producer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Producer{
+		cfg:       cfg,
+		sconf:     saramaConfig(cfg),
+		log:       cfg.Logger,
+		bus:       callbacks.NewBus(callbacks.BusOptions{}, cfg.Handlers...),
+		ctx:       ctx,
+		cancel:    cancel,
+		closingCh: make(chan struct{}),
+		closed:    make(chan struct{}),
+		conns:     map[int32]*brokerConn{},
+		refreshCh: make(chan struct{}, 1),
+		budFreed:  make(chan struct{}),
+		pid:       -1,
+		epoch:     -1,
+	}
+	if err := p.sconf.Validate(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	p.meta = &metaClient{p: p}
+	empty := map[string]*topicState{}
+	p.topics.Store(&empty)
+	p.bg.Add(1)
+	go p.metadataLoop()
+	for _, name := range cfg.EagerTopics {
+		p.topicState(name)
+	}
+	if len(cfg.EagerTopics) > 0 {
+		p.refreshSoon()
+	}
+	return p, nil
+}
+
+// topicState returns the state of a topic, creating it (and asking for its
+// metadata) on first use.
+func (p *Producer) topicState(name string) *topicState {
+	if t := (*p.topics.Load())[name]; t != nil {
+		return t
+	}
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	old := *p.topics.Load()
+	if t := old[name]; t != nil {
+		return t
+	}
+	set := p.cfg.topic(name)
+	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{})}
+	m := make(map[string]*topicState, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = t
+	p.topics.Store(&m)
+	p.refreshSoon()
+	return t
+}
+
+// topic returns a topic ready for producing, waiting for its first
+// metadata up to ctx.
+func (p *Producer) topic(ctx context.Context, name string) (*topicState, error) {
+	if name == "" {
+		return nil, fmt.Errorf("%w: empty topic name", ErrUnknownTopic)
+	}
+	t := p.topicState(name)
+	select {
+	case <-t.ready:
+	default:
+		select {
+		case <-t.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.closingCh:
+			return nil, ErrClosed
+		}
+	}
+	if t.readyErr != nil {
+		// A failed first attempt is not final: the next call tries again.
+		if t.parts.Load() == nil {
+			p.resetTopic(t)
+		}
+		return nil, t.readyErr
+	}
+	return t, nil
+}
+
+// resetTopic forgets a topic whose first metadata failed, so that a later
+// call asks again.
+func (p *Producer) resetTopic(t *topicState) {
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	old := *p.topics.Load()
+	if old[t.name] != t {
+		return
+	}
+	m := make(map[string]*topicState, len(old))
+	for k, v := range old {
+		if k != t.name {
+			m[k] = v
+		}
+	}
+	p.topics.Store(&m)
+}
+
+func (p *Producer) idempotent(t *topicState) bool {
+	return p.cfg.idempotent() && t.set.acks == AcksAll && !p.idemOff.Load()
+}
+
+// ProduceSync produces msgs to topic and waits for the broker's
+// acknowledgement of every one. It returns one Result per message, in
+// order, and an error if any failed. Batches are sent at once, without
+// waiting for TTL.
+//
+// If ctx ends first, ProduceSync returns ctx's error: the messages were
+// accepted and will still be delivered or reported failed, through their
+// OnDelivery callbacks.
+func (p *Producer) ProduceSync(ctx context.Context, topic string, msgs ...Message) ([]Result, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	w := newWaiter(len(msgs))
+	if _, err := p.produce(ctx, topic, msgs, true, w, false); err != nil {
+		return nil, err
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return w.results, resultsErr(w.results)
+}
+
+// resultsErr summarises failed results: nil if none failed.
+func resultsErr(results []Result) error {
+	failed := 0
+	var first error
+	for _, r := range results {
+		if r.Err != nil {
+			if first == nil {
+				first = r.Err
+			}
+			failed++
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return fmt.Errorf("producer: %d of %d messages failed: %w", failed, len(results), first)
+}
+
+// ProduceAsync hands msgs to their partitions' workers, which send them at
+// once (no TTL wait), and returns. Each message's outcome goes to its
+// OnDelivery callback (or Config.OnDelivery) and to the event handlers.
+func (p *Producer) ProduceAsync(ctx context.Context, topic string, msgs ...Message) error {
+	_, err := p.produce(ctx, topic, msgs, true, nil, false)
+	return err
+}
+
+// ProduceSyncBatched adds msgs to their partitions' batches and returns
+// once they are buffered: for each partition the call used, in order of
+// first use, how many messages its buffer then held. Batches go out when
+// full or when TTL passes.
+func (p *Producer) ProduceSyncBatched(ctx context.Context, topic string, msgs ...Message) ([]Buffered, error) {
+	return p.produce(ctx, topic, msgs, false, nil, true)
+}
+
+// ProduceAsyncBatched adds msgs to their partitions' batches: fire and
+// forget, outcomes through callbacks. It returns an error only when the
+// messages were not accepted (closed, buffer full under the Reject policy,
+// ctx ended while blocked, unknown topic, message too large).
+func (p *Producer) ProduceAsyncBatched(ctx context.Context, topic string, msgs ...Message) error {
+	_, err := p.produce(ctx, topic, msgs, false, nil, false)
+	return err
+}
+
+// produce is the path every mode shares. Either every message of the call
+// is accepted, or none is and the error says why.
+func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	p.callMu.RLock()
+	defer p.callMu.RUnlock()
+	if p.closing.Load() {
+		return nil, ErrClosed
+	}
+	t, err := p.topic(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	bytes := 0
+	for i := range msgs {
+		s := msgs[i].size()
+		if s > t.set.maxBytes {
+			return nil, fmt.Errorf("%w: message %d is %d bytes, topic %q takes at most %d", ErrMessageTooLarge, i, s, topic, t.set.maxBytes)
+		}
+		bytes += s
+	}
+	if err := p.reserve(ctx, topic, len(msgs), bytes); err != nil {
+		return nil, err
+	}
+	parts := *t.parts.Load()
+	n := int32(len(parts))
+	now := time.Now()
+	nowMS := now.UnixMilli()
+	var deadline int64
+	if p.cfg.DeliveryTimeout > 0 {
+		deadline = now.Add(p.cfg.DeliveryTimeout).UnixNano()
+	}
+	var out []Buffered
+	if len(msgs) == 1 {
+		// The common case, without allocating a run.
+		var one [1]rec
+		w, err := p.route(t, parts, n, &msgs[0])
+		if err == nil {
+			one[0] = makeRec(&msgs[0], nowMS, deadline, 0, wt)
+			var held int
+			held, err = w.add(one[:], flush)
+			out = appendBuffered(out, w.part.id, held, info)
+		}
+		if err != nil {
+			p.release(1, bytes)
+			return nil, err
+		}
+		return out, nil
+	}
+	run := make([]rec, 0, len(msgs))
+	var runW *worker
+	accepted := 0
+	flushRun := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		held, err := runW.add(run, flush)
+		if err != nil {
+			return err
+		}
+		accepted += len(run)
+		out = appendBuffered(out, runW.part.id, held, info)
+		run = run[:0]
+		return nil
+	}
+	for i := range msgs {
+		w, err := p.route(t, parts, n, &msgs[i])
+		if err == nil && w != runW {
+			err = flushRun()
+			runW = w
+		}
+		if err != nil {
+			// Accepted messages stay accepted; the rest are given back.
+			rest := 0
+			for j := accepted; j < len(msgs); j++ {
+				rest += msgs[j].size()
+			}
+			p.release(len(msgs)-accepted, rest)
+			if accepted > 0 {
+				return out, fmt.Errorf("producer: %d of %d messages accepted, then: %w", accepted, len(msgs), err)
+			}
+			return nil, err
+		}
+		run = append(run, makeRec(&msgs[i], nowMS, deadline, int32(i), wt))
+	}
+	if err := flushRun(); err != nil {
+		rest := 0
+		for j := accepted; j < len(msgs); j++ {
+			rest += msgs[j].size()
+		}
+		p.release(len(msgs)-accepted, rest)
+		return out, err
+	}
+	return out, nil
+}
+
+func appendBuffered(out []Buffered, part int32, held int, want bool) []Buffered {
+	if !want {
+		return out
+	}
+	for i := range out {
+		if out[i].Partition == part {
+			out[i].Len = held
+			return out
+		}
+	}
+	return append(out, Buffered{Partition: part, Len: held})
+}
+
+func makeRec(m *Message, nowMS, deadline int64, idx int32, wt *waiter) rec {
+	ts := nowMS
+	if !m.Timestamp.IsZero() {
+		ts = m.Timestamp.UnixMilli()
+	}
+	return rec{msg: *m, ts: ts, deadline: deadline, size: int32(m.size()), idx: idx, w: wt}
+}
+
+// route picks the partition and worker of one message.
+func (p *Producer) route(t *topicState, parts []*partition, n int32, m *Message) (*worker, error) {
+	part := t.picker.Pick(m.Key, n, t)
+	if part < 0 || part >= n {
+		return nil, fmt.Errorf("%w: %d of %d", ErrInvalidPartition, part, n)
+	}
+	pt := parts[part]
+	if len(pt.workers) == 1 {
+		return pt.workers[0], nil
+	}
+	return pt.workers[int(pt.next.Add(1))%len(pt.workers)], nil
+}
+
+// reserve takes room for msgs messages of bytes bytes in the producer's
+// buffer, as the BufferFull policy says.
+func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) error {
+	asked := false
+	for {
+		p.budMu.Lock()
+		if p.budMsgs+msgs <= p.cfg.MaxBufferedMessages && p.budBytes+bytes <= p.cfg.MaxBufferedBytes ||
+			p.budMsgs == 0 { // one call larger than the whole buffer still goes through alone
+			p.budMsgs += msgs
+			p.budBytes += bytes
+			p.budMu.Unlock()
+			if asked {
+				p.shedWanted.Store(0)
+			}
+			return nil
+		}
+		freed := p.budFreed
+		over := p.budMsgs + msgs - p.cfg.MaxBufferedMessages
+		p.budMu.Unlock()
+		switch p.cfg.BufferFull {
+		case Reject:
+			p.bufferFullEvent(topic, msgs, ErrBufferFull)
+			return ErrBufferFull
+		case DropOldest:
+			// Ask the workers to fail their oldest unsent messages.
+			if !asked {
+				p.shedWanted.Store(int64(max(over, 1)))
+				asked = true
+				p.forEachWorker((*worker).signal)
+			}
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			err := fmt.Errorf("%w: %w", ErrBufferFull, ctx.Err())
+			p.bufferFullEvent(topic, msgs, err)
+			return err
+		case <-p.closingCh:
+			return ErrClosed
+		}
+	}
+}
+
+func (p *Producer) bufferFullEvent(topic string, n int, err error) {
+	p.bus.Emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Time: time.Now(), Topic: topic,
+		Partition: -1, Broker: -1, Count: n, Err: err})
+}
+
+// release gives back room; finished messages call it once.
+func (p *Producer) release(msgs, bytes int) {
+	p.budMu.Lock()
+	p.budMsgs -= msgs
+	p.budBytes -= bytes
+	close(p.budFreed)
+	p.budFreed = make(chan struct{})
+	p.budMu.Unlock()
+}
+
+// Buffered returns how many messages the producer holds that are not yet
+// acknowledged or failed, and their bytes.
+func (p *Producer) BufferedMessages() (msgs, bytes int) {
+	p.budMu.Lock()
+	defer p.budMu.Unlock()
+	return p.budMsgs, p.budBytes
+}
+
+// Flush sends every buffered batch now and waits until the producer holds
+// nothing unacknowledged, or ctx ends. Messages produced while Flush waits
+// are waited for too.
+func (p *Producer) Flush(ctx context.Context) error {
+	for {
+		p.budMu.Lock()
+		empty := p.budMsgs == 0
+		freed := p.budFreed
+		p.budMu.Unlock()
+		if empty {
+			return nil
+		}
+		p.forEachWorker(func(w *worker) {
+			w.mu.Lock()
+			w.flushReq = true
+			w.mu.Unlock()
+			w.signal()
+		})
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *Producer) forEachWorker(fn func(*worker)) {
+	p.workersMu.Lock()
+	ws := p.workers
+	p.workersMu.Unlock()
+	for _, w := range ws {
+		fn(w)
+	}
+}
+
+// Metadata returns the brokers and partitions of topic as the producer
+// sees them, fetching them first if the topic is new to it.
+func (p *Producer) Metadata(ctx context.Context, topic string) (TopicMetadata, error) {
+	if p.closing.Load() {
+		return TopicMetadata{}, ErrClosed
+	}
+	t, err := p.topic(ctx, topic)
+	if err != nil {
+		return TopicMetadata{}, err
+	}
+	md := TopicMetadata{Topic: topic}
+	p.connsMu.Lock()
+	for id, c := range p.conns {
+		md.Brokers = append(md.Brokers, BrokerInfo{ID: id, Addr: c.addr})
+	}
+	p.connsMu.Unlock()
+	sortBrokers(md.Brokers)
+	for _, part := range *t.parts.Load() {
+		md.Partitions = append(md.Partitions, PartitionInfo{
+			ID:     part.id,
+			Leader: part.leader.Load(),
+			Up:     t.Up(part.id),
+			State:  State(part.workers[0].st.Load()),
+		})
+	}
+	return md, nil
+}
+
+func sortBrokers(bs []BrokerInfo) {
+	for i := 1; i < len(bs); i++ {
+		for j := i; j > 0 && bs[j].ID < bs[j-1].ID; j-- {
+			bs[j], bs[j-1] = bs[j-1], bs[j]
+		}
+	}
+}
+
+// Pick returns the partition a message with key would go to now. For
+// strategies that move on (sticky, strict round robin) it advances them,
+// as a produce would.
+func (p *Producer) Pick(ctx context.Context, topic string, key []byte) (int32, error) {
+	if p.closing.Load() {
+		return -1, ErrClosed
+	}
+	t, err := p.topic(ctx, topic)
+	if err != nil {
+		return -1, err
+	}
+	n := int32(len(*t.parts.Load()))
+	part := t.picker.Pick(key, n, t)
+	if part < 0 || part >= n {
+		return -1, fmt.Errorf("%w: %d of %d", ErrInvalidPartition, part, n)
+	}
+	return part, nil
+}
+
+// Close stops taking messages (every produce call then returns ErrClosed),
+// sends what is buffered and waits for the answers until ctx ends. Messages
+// still undelivered then are reported failed with ErrClosed through their
+// callbacks. Close releases every goroutine and connection the producer
+// started. It returns ctx's error if time ran out, and is safe to call more
+// than once.
+func (p *Producer) Close(ctx context.Context) error {
+	if !p.closing.CompareAndSwap(false, true) {
+		select {
+		case <-p.closed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	defer close(p.closed)
+	close(p.closingCh)
+	// Produce calls under way hold callMu shared: once we have it, none is
+	// left, and none can start (closing is set).
+	p.callMu.Lock()
+	p.workersMu.Lock()
+	p.stopped = true
+	ws := p.workers
+	p.workersMu.Unlock()
+	p.callMu.Unlock()
+	for _, w := range ws {
+		w.drain()
+	}
+	var err error
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err != nil {
+		for _, w := range ws {
+			close(w.quit)
+		}
+		for _, w := range ws {
+			<-w.done
+		}
+	}
+	// Topics whose metadata never came may still have callers waiting.
+	for _, t := range p.topicList() {
+		t.setReady(ErrClosed)
+	}
+	p.cancel()
+	p.connsMu.Lock()
+	for _, c := range p.conns {
+		c.close()
+	}
+	p.connsMu.Unlock()
+	p.meta.close()
+	p.bg.Wait()
+	busCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = p.bus.Close(busCtx)
+	if err != nil {
+		return fmt.Errorf("%w: undelivered messages reported failed: %w", ErrClosed, err)
+	}
+	return nil
+}
+
+// OpenConnections is the number of broker connections open for producing
+// (the metadata connection excluded).
+func (p *Producer) OpenConnections() int { return int(p.connsOpen.Load()) }

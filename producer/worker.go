@@ -1,0 +1,740 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/merlinkafka/merlin/callbacks"
+)
+
+// rec is one accepted message on its way to a broker.
+type rec struct {
+	msg      Message
+	ts       int64 // milliseconds
+	deadline int64 // unix nanoseconds; 0 means none
+	size     int32
+	idx      int32   // index in the ProduceSync call's results
+	w        *waiter // nil unless the message belongs to a ProduceSync call
+}
+
+// batch is a sealed run of messages for one partition, sent as one record
+// batch. Once sealed it keeps its sequence number across resends.
+type batch struct {
+	recs     []rec
+	bytes    int
+	seq      int32 // first sequence number; valid when pid >= 0
+	pid      int64
+	epoch    int16
+	numbered bool
+	massaged []Message // what the massage hook made of recs, if any
+
+	attempts int
+	lastErr  error
+	sentAt   time.Time
+	gen      uint64 // connection generation it was sent on
+	conn     *brokerConn
+	cbDone   func(error) // reports the outcome to the broker's breaker
+}
+
+// ack is the answer to one produce request, handed from sarama's reader
+// goroutine to the worker.
+type ack struct {
+	b    *batch
+	resp *sarama.ProduceResponse
+	err  error
+}
+
+// worker serves one partition (or one of its workers when a topic has
+// several per partition). Producers append to the open batch under mu;
+// the worker's goroutine owns everything else: the state, the backlog of
+// sealed batches, what is in flight, and retries.
+type worker struct {
+	p     *Producer
+	t     *topicState
+	part  *partition
+	index int
+
+	// Producer side, under mu.
+	mu       sync.Mutex
+	cur      []rec
+	curBytes int
+	curFirst int64    // unix nanoseconds of the first message of cur
+	sealed   []*batch // full batches waiting for the worker
+	queued   int      // messages in cur and sealed
+	flushReq bool     // send cur now (ProduceSync, ProduceAsync, Flush)
+	stopping bool     // Close: take no more
+
+	wake chan struct{} // capacity 1
+	acks chan ack
+	quit chan struct{}
+	done chan struct{}
+
+	// Worker-owned.
+	state      State
+	pending    []*batch // sealed, not sent; the downtime buffer when down
+	inflight   []*batch // sent, unanswered, in send order
+	retry      []*batch // answered retriably, to resend in order before pending
+	pid        int64
+	epoch      int16
+	nextSeq    int32
+	started    time.Time
+	downSince  time.Time
+	backoff    *backoff.ExponentialBackOff
+	replayLeft int // batches of the downtime backlog still to send
+	replayMsgs int
+	retryAt    time.Time
+	lastErr    error
+
+	retryNow atomic.Bool // the leader moved: skip the backoff
+	up       atomic.Bool // leader reachable, for pickers
+	st       atomic.Int32
+}
+
+func newWorker(p *Producer, t *topicState, part *partition, index int) *worker {
+	w := &worker{
+		p:       p,
+		t:       t,
+		part:    part,
+		index:   index,
+		wake:    make(chan struct{}, 1),
+		acks:    make(chan ack, p.cfg.MaxInFlight+1),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		pid:     -1,
+		epoch:   -1,
+		state:   StateConnecting,
+		started: time.Now(),
+		backoff: p.newBackoff(),
+	}
+	w.up.Store(true) // optimistic until the first failure
+	return w
+}
+
+func (w *worker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add appends messages of one call to the open batch, sealing it whenever
+// it reaches a limit. It returns how many messages the worker now holds.
+func (w *worker) add(rs []rec, flush bool) (int, error) {
+	set := &w.t.set
+	w.mu.Lock()
+	if w.stopping {
+		w.mu.Unlock()
+		return 0, ErrClosed
+	}
+	signal := flush
+	for i := range rs {
+		r := &rs[i]
+		if len(w.cur) > 0 && (len(w.cur)+1 > set.maxMessages || w.curBytes+int(r.size) > set.maxBytes) {
+			w.sealLocked()
+			signal = true
+		}
+		if len(w.cur) == 0 {
+			w.curFirst = time.Now().UnixNano()
+			if cap(w.cur) == 0 {
+				w.cur = w.t.getRecs()
+			}
+			signal = true // the worker arms its TTL timer
+		}
+		w.cur = append(w.cur, *r)
+		w.curBytes += int(r.size)
+	}
+	w.queued += len(rs)
+	if flush {
+		w.flushReq = true
+	}
+	n := w.queued
+	w.mu.Unlock()
+	if State(w.st.Load()) == StateDowntime {
+		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: len(rs)})
+	}
+	if signal {
+		w.signal()
+	}
+	return n, nil
+}
+
+func (w *worker) sealLocked() {
+	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes})
+	w.cur = nil
+	w.curBytes = 0
+}
+
+func (w *worker) setState(s State) {
+	if w.state == s {
+		return
+	}
+	from := w.state
+	w.state = s
+	w.st.Store(int32(s))
+	w.emit(callbacks.Event{Kind: callbacks.StateChange, From: from.String(), To: s.String()})
+}
+
+func (w *worker) emit(e callbacks.Event) {
+	e.Topic = w.t.name
+	e.Partition = w.part.id
+	e.Broker = w.part.leader.Load()
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	w.p.bus.Emit(e)
+}
+
+// run is the worker's goroutine.
+func (w *worker) run() {
+	defer close(w.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if w.collect() && w.state == StateReady {
+			w.setState(StateDraining)
+		}
+		w.expire()
+		w.shed()
+		w.step()
+		if w.state == StateReady && w.isStopping() {
+			w.setState(StateDraining)
+		}
+		if w.isStopping() && w.empty() {
+			w.setState(StateClosed)
+			return
+		}
+		wait := w.nextWake()
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-w.wake:
+		case a := <-w.acks:
+			w.handleAck(a)
+			// Take every answer already waiting before deciding anything.
+			for more := true; more; {
+				select {
+				case a := <-w.acks:
+					w.handleAck(a)
+				default:
+					more = false
+				}
+			}
+		case <-timer.C:
+		case <-w.quit:
+			w.abort(ErrClosed)
+			w.setState(StateClosed)
+			return
+		}
+	}
+}
+
+// collect takes sealed batches from the producer side, and the open batch
+// too when it is due: its TTL passed, or a flush was asked for.
+func (w *worker) collect() (stopping bool) {
+	now := time.Now().UnixNano()
+	w.mu.Lock()
+	stopping = w.stopping
+	if len(w.cur) > 0 && (w.flushReq || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
+		w.sealLocked()
+	}
+	w.flushReq = false
+	sealed := w.sealed
+	w.sealed = nil
+	w.mu.Unlock()
+	w.pending = append(w.pending, sealed...)
+	return stopping
+}
+
+func (w *worker) isStopping() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stopping
+}
+
+// nextWake is how long the worker may sleep: until the open batch's TTL,
+// a retry backoff, or the oldest deadline.
+func (w *worker) nextWake() time.Duration {
+	d := time.Hour
+	w.mu.Lock()
+	if len(w.cur) > 0 {
+		d = time.Duration(w.curFirst + int64(w.t.set.ttl) - time.Now().UnixNano())
+	}
+	w.mu.Unlock()
+	if !w.retryAt.IsZero() {
+		d = min(d, time.Until(w.retryAt))
+	}
+	if w.p.cfg.DeliveryTimeout > 0 && (len(w.pending) > 0 || len(w.retry) > 0) {
+		d = min(d, w.p.cfg.DeliveryTimeout/4)
+	}
+	return max(d, 0)
+}
+
+func (w *worker) empty() bool {
+	w.mu.Lock()
+	n := w.queued
+	w.mu.Unlock()
+	return n == 0 && len(w.pending) == 0 && len(w.inflight) == 0 && len(w.retry) == 0
+}
+
+// step sends what can be sent, connecting first if needed.
+func (w *worker) step() {
+	if len(w.pending) == 0 && len(w.retry) == 0 {
+		return
+	}
+	if w.retryNow.Swap(false) {
+		w.retryAt = time.Time{}
+	}
+	if !w.retryAt.IsZero() {
+		if time.Now().Before(w.retryAt) {
+			return
+		}
+		w.retryAt = time.Time{}
+	}
+	// Resends go first, and only once nothing is in flight, so that order
+	// holds: later batches wait behind them.
+	if len(w.retry) > 0 && len(w.inflight) > 0 {
+		return
+	}
+	conn, broker, gen, err := w.connect()
+	if err != nil {
+		w.failed(err, nil)
+		return
+	}
+	if len(w.retry) > 0 && w.needsReset() {
+		if err := w.resetProducerID(); err != nil {
+			w.failed(err, nil)
+			return
+		}
+	}
+	switch w.state {
+	case StateConnecting:
+		w.becomeReady()
+	case StateDowntime:
+		// Leader reachable again: what piled up goes first, in order.
+		w.replayLeft = len(w.retry) + len(w.pending)
+		w.replayMsgs = 0
+		for _, b := range w.retry {
+			w.replayMsgs += len(b.recs)
+		}
+		for _, b := range w.pending {
+			w.replayMsgs += len(b.recs)
+		}
+		w.setState(StateReplaying)
+	}
+	for len(w.inflight) < w.p.cfg.MaxInFlight {
+		var b *batch
+		if len(w.retry) > 0 {
+			b, w.retry = w.retry[0], w.retry[1:]
+		} else if len(w.pending) > 0 {
+			b, w.pending = w.pending[0], w.pending[1:]
+		} else {
+			break
+		}
+		if err := w.send(conn, broker, gen, b); err != nil {
+			// Not sent: it goes back in front, in order.
+			w.retry = append([]*batch{b}, w.retry...)
+			conn.fail(gen, err)
+			w.failed(err, nil)
+			return
+		}
+		if w.state == StateReplaying {
+			w.replayLeft--
+			if w.replayLeft <= 0 {
+				w.emit(callbacks.Event{Kind: callbacks.DowntimeReplayed, Count: w.replayMsgs})
+				w.becomeReady()
+			}
+		}
+	}
+}
+
+func (w *worker) becomeReady() {
+	prev := w.state
+	w.setState(StateReady)
+	w.up.Store(true)
+	w.backoff.Reset()
+	switch prev {
+	case StateConnecting:
+		w.emit(callbacks.Event{Kind: callbacks.TimeToConnect, Duration: time.Since(w.started)})
+		w.emit(callbacks.Event{Kind: callbacks.WorkerUp})
+	case StateDowntime, StateReplaying:
+		if !w.downSince.IsZero() {
+			w.emit(callbacks.Event{Kind: callbacks.TimeDown, Duration: time.Since(w.downSince)})
+			w.downSince = time.Time{}
+		}
+		w.emit(callbacks.Event{Kind: callbacks.WorkerUp})
+	}
+}
+
+// connect returns the leader's connection.
+func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
+	leader := w.part.leader.Load()
+	conn := w.p.conn(leader)
+	if conn == nil {
+		return nil, nil, 0, fmt.Errorf("producer: %s/%d has no reachable leader (broker %d)", w.t.name, w.part.id, leader)
+	}
+	ctx, cancel := context.WithTimeout(w.p.ctx, w.p.cfg.RequestTimeout)
+	defer cancel()
+	b, gen, err := conn.get(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if w.p.idempotent(w.t) && w.pid < 0 {
+		pid, epoch, err := w.p.producerID(ctx)
+		var kerrS sarama.KError
+		switch {
+		case errors.As(err, &kerrS):
+			// The broker refuses producer ids (too old, or not allowed):
+			// produce without idempotence rather than not at all.
+			if !w.p.idemOff.Swap(true) {
+				w.p.log.Warn("idempotence disabled: the broker refused a producer id", "err", err)
+			}
+		case err != nil:
+			return nil, nil, 0, err
+		default:
+			w.pid, w.epoch, w.nextSeq = pid, epoch, 0
+		}
+	}
+	return conn, b, gen, nil
+}
+
+// needsReset reports whether the broker lost track of this worker's
+// sequence numbers: the first batch to resend was refused for its
+// sequence or producer id with nothing before it outstanding.
+func (w *worker) needsReset() bool {
+	if w.pid < 0 || len(w.retry) == 0 {
+		return false
+	}
+	var be *BrokerError
+	if !errors.As(w.retry[0].lastErr, &be) {
+		return false
+	}
+	switch be.Code {
+	case kerr.OutOfOrderSequenceNumber.Code, kerr.UnknownProducerID.Code, kerr.InvalidProducerEpoch.Code:
+		return true
+	}
+	return false
+}
+
+// resetProducerID takes a fresh producer id for this worker and renumbers
+// every batch not yet acknowledged, in order. A batch that the broker did
+// write but whose answer was lost may then be written twice: Kafka's own
+// producers accept the same trade (KIP-360) rather than stall forever.
+func (w *worker) resetProducerID() error {
+	ctx, cancel := context.WithTimeout(w.p.ctx, w.p.cfg.RequestTimeout)
+	defer cancel()
+	pid, epoch, err := w.p.newProducerID(ctx)
+	if err != nil {
+		return err
+	}
+	w.pid, w.epoch, w.nextSeq = pid, epoch, 0
+	for _, b := range w.retry {
+		b.numbered = false
+	}
+	for _, b := range w.pending {
+		b.numbered = false
+	}
+	return nil
+}
+
+// send encodes b and sends it on the leader's connection.
+func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *batch) error {
+	set := &w.t.set
+	err := massage(w.t, w.part.id, b)
+	if err == nil && w.pid >= 0 && set.acks == AcksAll && !b.numbered {
+		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
+		w.nextSeq = addSeq(w.nextSeq, int32(b.records()))
+	}
+	var req *sarama.ProduceRequest
+	if err == nil {
+		req, err = w.p.encode(w.t, w.part.id, b)
+	}
+	if err != nil {
+		// The batch itself cannot be encoded: its messages fail.
+		w.finish(b, -1, err)
+		return nil
+	}
+	done, err := conn.allow()
+	if err != nil {
+		return err
+	}
+	b.cbDone = done
+	b.attempts++
+	b.sentAt = time.Now()
+	b.gen = gen
+	b.conn = conn
+	w.emit(callbacks.Event{Kind: callbacks.Flush, Count: len(b.recs), Bytes: b.bytes})
+	if set.acks == AcksNone {
+		if err := broker.AsyncProduce(req, nil); err != nil {
+			done(err)
+			return err
+		}
+		done(nil)
+		w.finish(b, -1, nil)
+		return nil
+	}
+	acks := w.acks
+	if err := broker.AsyncProduce(req, func(resp *sarama.ProduceResponse, err error) {
+		// sarama's reader goroutine: hand over, never block (acks has room
+		// for every batch in flight).
+		acks <- ack{b: b, resp: resp, err: err}
+	}); err != nil {
+		done(err)
+		return err
+	}
+	w.inflight = append(w.inflight, b)
+	return nil
+}
+
+func addSeq(s, n int32) int32 {
+	v := int64(s) + int64(n)
+	if v > 0x7fffffff {
+		v -= 0x80000000
+	}
+	return int32(v)
+}
+
+// handleAck settles one answered batch.
+func (w *worker) handleAck(a ack) {
+	// Answers come in send order; find the batch defensively all the same.
+	i := 0
+	for i < len(w.inflight) && w.inflight[i] != a.b {
+		i++
+	}
+	if i == len(w.inflight) {
+		return
+	}
+	w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
+	b := a.b
+	// The broker answered (whatever it said) or the connection failed: only
+	// the latter counts against its breaker.
+	b.cbDone(a.err)
+	b.cbDone = nil
+	if a.err != nil {
+		// The connection is dead: every batch on it fails the same way.
+		b.conn.fail(b.gen, a.err)
+		b.lastErr = a.err
+		w.requeue(b)
+		w.failed(a.err, b.conn)
+		return
+	}
+	block := a.resp.GetBlock(w.t.name, w.part.id)
+	if block == nil {
+		b.lastErr = fmt.Errorf("producer: answer for %s/%d missing", w.t.name, w.part.id)
+		w.requeue(b)
+		w.failed(b.lastErr, b.conn)
+		return
+	}
+	code := int16(block.Err)
+	switch {
+	case code == 0 || code == kerr.DuplicateSequenceNumber.Code:
+		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: len(b.recs), Bytes: b.bytes, Duration: time.Since(b.sentAt)})
+		w.finish(b, block.Offset, nil)
+	case retriableCode(code):
+		be := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: code}
+		b.lastErr = be
+		w.requeue(b)
+		if code != kerr.OutOfOrderSequenceNumber.Code {
+			w.p.refreshSoon()
+		}
+		w.failed(be, nil)
+	default:
+		err := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: code}
+		w.finish(b, -1, err)
+	}
+}
+
+// requeue puts an answered-but-not-written batch back for resending, in
+// sequence order among the others waiting.
+func (w *worker) requeue(b *batch) {
+	i := len(w.retry)
+	for i > 0 && w.retry[i-1].numbered && b.numbered && seqBefore(b.seq, w.retry[i-1].seq) {
+		i--
+	}
+	w.retry = append(w.retry, nil)
+	copy(w.retry[i+1:], w.retry[i:])
+	w.retry[i] = b
+}
+
+func seqBefore(a, b int32) bool { return int32(uint32(a)-uint32(b)) < 0 }
+
+// failed records a failure to reach the leader: the worker goes down,
+// asks for fresh metadata and backs off.
+func (w *worker) failed(err error, conn *brokerConn) {
+	w.lastErr = err
+	if conn != nil && w.state == StateDowntime {
+		// More answers failing on a connection already known dead: the
+		// backoff was set by the first.
+		return
+	}
+	w.retryAt = time.Now().Add(w.backoff.NextBackOff())
+	if w.state == StateDowntime || w.state == StateDraining {
+		return
+	}
+	var be *BrokerError
+	if errors.As(err, &be) && be.Code == kerr.OutOfOrderSequenceNumber.Code {
+		// Sequence trouble on a live connection: resend, not downtime.
+		w.retryAt = time.Time{}
+		return
+	}
+	w.up.Store(false)
+	w.downSince = time.Now()
+	w.setState(StateDowntime)
+	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
+	w.p.refreshSoon()
+}
+
+// finish reports the outcome of every message of b.
+func (w *worker) finish(b *batch, base int64, err error) {
+	w.p.release(len(b.recs), b.bytes)
+	for i := range b.recs {
+		off := int64(-1)
+		if err == nil && base >= 0 {
+			off = base + int64(i)
+		}
+		w.deliver(&b.recs[i], off, err)
+	}
+	if err != nil {
+		w.emit(callbacks.Event{Kind: callbacks.MessagesFailed, Count: len(b.recs), Err: err})
+	}
+	w.mu.Lock()
+	w.queued -= len(b.recs)
+	w.mu.Unlock()
+	w.t.putRecs(b.recs)
+	b.recs = nil
+}
+
+func (w *worker) deliver(r *rec, off int64, err error) {
+	res := Result{Topic: w.t.name, Partition: w.part.id, Offset: off, Err: err}
+	if r.w != nil {
+		r.w.complete(int(r.idx), res)
+	}
+	if r.msg.OnDelivery != nil {
+		r.msg.OnDelivery(res)
+	} else if w.p.cfg.OnDelivery != nil {
+		w.p.cfg.OnDelivery(r.msg, res)
+	}
+}
+
+// expire fails messages whose delivery timeout passed and that are not in
+// flight (an in-flight batch may yet be written; its answer decides).
+func (w *worker) expire() {
+	if w.p.cfg.DeliveryTimeout <= 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	keep := func(list []*batch) []*batch {
+		out := list[:0]
+		for _, b := range list {
+			if len(b.recs) > 0 && b.recs[0].deadline != 0 && now > b.recs[0].deadline {
+				err := ErrDeliveryTimeout
+				if b.lastErr != nil {
+					err = fmt.Errorf("%w (last error: %w)", ErrDeliveryTimeout, b.lastErr)
+				} else if w.lastErr != nil {
+					err = fmt.Errorf("%w (last error: %w)", ErrDeliveryTimeout, w.lastErr)
+				}
+				w.finish(b, -1, err)
+				continue
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	w.retry = keep(w.retry)
+	w.pending = keep(w.pending)
+}
+
+// shed fails this worker's oldest messages that were never sent, when the
+// buffer is full under the DropOldest policy. Batches already sent are
+// left alone: the broker may have them.
+func (w *worker) shed() {
+	for w.p.shedWanted.Load() > 0 {
+		if len(w.pending) == 0 {
+			// Nothing sealed: take what the open batch holds.
+			w.mu.Lock()
+			if len(w.cur) > 0 {
+				w.sealLocked()
+			}
+			sealed := w.sealed
+			w.sealed = nil
+			w.mu.Unlock()
+			w.pending = append(w.pending, sealed...)
+			if len(w.pending) == 0 {
+				return
+			}
+		}
+		b := w.pending[0]
+		if b.numbered {
+			return // sequence numbers are taken: it must be sent
+		}
+		k := int(min(w.p.shedWanted.Load(), int64(len(b.recs))))
+		if k <= 0 {
+			return
+		}
+		if !w.p.shedWanted.CompareAndSwap(w.p.shedWanted.Load(), w.p.shedWanted.Load()-int64(k)) {
+			continue
+		}
+		dropped := &batch{recs: b.recs[:k:k]}
+		for i := range dropped.recs {
+			dropped.bytes += int(dropped.recs[i].size)
+		}
+		b.recs = b.recs[k:]
+		b.bytes -= dropped.bytes
+		if len(b.recs) == 0 {
+			w.pending = w.pending[1:]
+		}
+		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: k, Err: ErrBufferFull})
+		w.finishDropped(dropped)
+	}
+}
+
+// finishDropped reports shed messages failed. Their slab belongs to the
+// batch they were cut from, so it is not recycled here.
+func (w *worker) finishDropped(b *batch) {
+	w.p.release(len(b.recs), b.bytes)
+	for i := range b.recs {
+		w.deliver(&b.recs[i], -1, ErrBufferFull)
+	}
+	w.mu.Lock()
+	w.queued -= len(b.recs)
+	w.mu.Unlock()
+}
+
+// abort fails everything the worker holds: Close ran out of time.
+func (w *worker) abort(err error) {
+	w.mu.Lock()
+	w.stopping = true
+	if len(w.cur) > 0 {
+		w.sealLocked()
+	}
+	sealed := w.sealed
+	w.sealed = nil
+	w.mu.Unlock()
+	w.pending = append(w.pending, sealed...)
+	for _, list := range [][]*batch{w.inflight, w.retry, w.pending} {
+		for _, b := range list {
+			w.finish(b, -1, err)
+		}
+	}
+	w.inflight, w.retry, w.pending = nil, nil, nil
+}
+
+// drain makes the worker send everything it has and then stop.
+func (w *worker) drain() {
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	w.signal()
+}
