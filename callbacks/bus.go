@@ -15,8 +15,8 @@ const DefaultQueueSize = 4096
 type BusOptions struct {
 	// QueueSize is the number of events queued per handler before further
 	// events for that handler are dropped. Zero or less means
-	// DefaultQueueSize. An Event is about 130 bytes, so the default costs
-	// about 0.5 MiB per handler.
+	// DefaultQueueSize. An Event is 128 bytes on 64-bit platforms, so the
+	// default costs 0.5 MiB per handler.
 	QueueSize int
 }
 

@@ -92,6 +92,9 @@ type PartitionInfo struct {
 	Leader int32
 	Up     bool
 	State  State // of its first worker
+	// Buffered is how many messages its workers hold that are not yet
+	// acknowledged or failed: filling, in flight, or waiting for the leader.
+	Buffered int
 }
 
 // TopicMetadata is what Metadata returns.

@@ -496,6 +496,12 @@ func (p *Producer) Metadata(ctx context.Context, topic string) (TopicMetadata, e
 			Leader: part.leader.Load(),
 			Up:     t.Up(part.id),
 			State:  State(part.workers[0].st.Load()),
+			Buffered: func() (n int) {
+				for _, w := range part.workers {
+					n += w.held()
+				}
+				return n
+			}(),
 		})
 	}
 	return md, nil

@@ -157,9 +157,6 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 	}
 	n := w.queued
 	w.mu.Unlock()
-	if State(w.st.Load()) == StateDowntime {
-		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: len(rs)})
-	}
 	if signal {
 		w.signal()
 	}
@@ -255,7 +252,21 @@ func (w *worker) collect() (stopping bool) {
 	w.sealed = nil
 	w.mu.Unlock()
 	w.pending = append(w.pending, sealed...)
+	if w.state == StateDowntime && len(sealed) > 0 {
+		n := 0
+		for _, b := range sealed {
+			n += len(b.recs)
+		}
+		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: n})
+	}
 	return stopping
+}
+
+// held is how many messages the worker holds, for reports.
+func (w *worker) held() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queued
 }
 
 func (w *worker) isStopping() bool {

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runDemo(t *testing.T, argv ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := run(ctx, argv, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestDemoSurvivesOutage(t *testing.T) {
+	code, out, errOut := runDemo(t, "--messages", "3000", "--rate", "3000", "--downtime", "400ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"sent 3000, acknowledged 3000, failed 0, consumed 3000, lost 0, duplicated 0, order kept",
+		">>> broker 0 DOWN", ">>> broker 0 UP again",
+		"worker_down", "downtime_replayed", "time_down",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	if code, out, _ := runDemo(t, "--help"); code != 0 || !strings.Contains(out, "--downtime") {
+		t.Fatalf("--help: exit %d, %q", code, out)
+	}
+	for _, argv := range [][]string{{"--messages", "0"}, {"--rate", "x"}, {"--cluster", "0"}, {"--nope"}} {
+		if code, _, errOut := runDemo(t, argv...); code != 2 || errOut == "" {
+			t.Errorf("%v: exit %d, stderr %q", argv, code, errOut)
+		}
+	}
+}
+
+func TestVerdictCountsLossDuplicatesAndOrder(t *testing.T) {
+	got := []consumed{
+		{0, 0, "key-0:0:0"}, {0, 1, "key-0:2:2"}, {0, 2, "key-0:1:1"}, {0, 3, "key-0:2:2"},
+	}
+	r := verdict(4, 4, 0, got)
+	if r.lost != 1 || r.duplicated != 1 || r.reordered != 1 || r.ok() {
+		t.Fatalf("%+v", r)
+	}
+	if r := verdict(2, 2, 0, []consumed{{0, 0, "key-0:0:0"}, {0, 1, "key-0:1:1"}}); !r.ok() {
+		t.Fatalf("%+v", r)
+	}
+}
