@@ -152,8 +152,9 @@ func saramaConfig(cfg Config) *sarama.Config {
 	sc.ClientID = cfg.ClientID
 	sc.Version = sarama.V3_0_0_0
 	sc.Net.DialTimeout = min(10*time.Second, cfg.RequestTimeout)
-	// A read past the broker-side timeout means the connection is dead.
-	sc.Net.ReadTimeout = cfg.RequestTimeout + 5*time.Second
+	// An answer later than the broker-side timeout plus as much again (at
+	// most 5 s) means the connection is dead.
+	sc.Net.ReadTimeout = cfg.RequestTimeout + min(cfg.RequestTimeout, 5*time.Second)
 	sc.Net.WriteTimeout = cfg.RequestTimeout
 	// Every worker pipelines up to MaxInFlight batches on its leader's
 	// connection; sarama blocks a sender beyond this many open requests.

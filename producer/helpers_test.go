@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/picker"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -113,3 +114,5 @@ func newKfakeB(b *testing.B, partitions int32, topics ...string) *kfake.Cluster 
 	b.Cleanup(c.Close)
 	return c
 }
+
+func murmur(k []byte) int32 { return picker.Murmur2(k) }

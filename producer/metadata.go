@@ -152,7 +152,8 @@ func (m *metaClient) do(ctx context.Context, fn func(*sarama.Broker) error) erro
 			}
 			m.b = b
 		}
-		err := runCtx(ctx, func() error { return fn(m.b) })
+		b := m.b
+		err := runCtx(ctx, func() error { return fn(b) })
 		if err == nil {
 			return nil
 		}

@@ -608,8 +608,16 @@ func (w *worker) failed(err error, conn *brokerConn) {
 }
 
 // finish reports the outcome of every message of b.
+// Callbacks run before the room is given back, so that Flush and Close
+// return only after every callback of what they waited for has run.
 func (w *worker) finish(b *batch, base int64, err error) {
-	w.p.release(len(b.recs), b.bytes)
+	w.settle(b, base, err)
+	w.t.putRecs(b.recs)
+	b.recs = nil
+}
+
+// settle delivers the outcome of b's messages and gives their room back.
+func (w *worker) settle(b *batch, base int64, err error) {
 	for i := range b.recs {
 		off := int64(-1)
 		if err == nil && base >= 0 {
@@ -623,8 +631,7 @@ func (w *worker) finish(b *batch, base int64, err error) {
 	w.mu.Lock()
 	w.queued -= len(b.recs)
 	w.mu.Unlock()
-	w.t.putRecs(b.recs)
-	b.recs = nil
+	w.p.release(len(b.recs), b.bytes)
 }
 
 func (w *worker) deliver(r *rec, off int64, err error) {
@@ -707,20 +714,9 @@ func (w *worker) shed() {
 			w.pending = w.pending[1:]
 		}
 		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: k, Err: ErrBufferFull})
-		w.finishDropped(dropped)
+		// The slab belongs to the batch they were cut from: not recycled.
+		w.settle(dropped, -1, ErrBufferFull)
 	}
-}
-
-// finishDropped reports shed messages failed. Their slab belongs to the
-// batch they were cut from, so it is not recycled here.
-func (w *worker) finishDropped(b *batch) {
-	w.p.release(len(b.recs), b.bytes)
-	for i := range b.recs {
-		w.deliver(&b.recs[i], -1, ErrBufferFull)
-	}
-	w.mu.Lock()
-	w.queued -= len(b.recs)
-	w.mu.Unlock()
 }
 
 // abort fails everything the worker holds: Close ran out of time.
