@@ -179,7 +179,8 @@ type Config struct {
 	// long it is down, within the buffer limits).
 	DeliveryTimeout time.Duration
 	// RetryBackoff is the first wait before a retry; it doubles with jitter
-	// up to RetryBackoffMax. Defaults 100 ms and 1 s, as Kafka's KIP-580.
+	// up to RetryBackoffMax. Defaults 100 ms and 1 s, as Kafka's KIP-580
+	// (an unset RetryBackoff never exceeds a RetryBackoffMax that is set).
 	RetryBackoff    time.Duration
 	RetryBackoffMax time.Duration
 
@@ -293,6 +294,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = DefaultRetryBackoff
+		if c.RetryBackoffMax > 0 {
+			// Only the ceiling was set: start no higher than it.
+			c.RetryBackoff = min(c.RetryBackoff, c.RetryBackoffMax)
+		}
 	}
 	if c.RetryBackoffMax == 0 {
 		c.RetryBackoffMax = DefaultRetryBackoffMax
