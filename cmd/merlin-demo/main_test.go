@@ -56,3 +56,10 @@ func TestVerdictCountsLossDuplicatesAndOrder(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func TestDemoMockCluster(t *testing.T) {
+	code, out, errOut := runDemo(t, "--cluster", "3", "--messages", "3000", "--rate", "3000", "--downtime", "300ms", "--quiet")
+	if code != 0 || !strings.Contains(out, "lost 0, duplicated 0, order kept") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
