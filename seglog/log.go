@@ -1,0 +1,391 @@
+package seglog
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/merlinkafka/merlin/internal/kbatch"
+)
+
+// Log is the segmented log of one topic-partition. It is safe for
+// concurrent use: appends are serialized, and reads run beside them,
+// holding the log's lock only to copy a few fields.
+type Log struct {
+	dir    string
+	opts   Options
+	logger *slog.Logger
+
+	// wmu serializes appends and rolls.
+	wmu      sync.Mutex
+	unsynced int64 // records appended since the last fsync, for FlushEveryN
+
+	// mu guards the segment list, the active segment's mutable fields and
+	// writeSeq. It is held only to copy or publish them.
+	mu       sync.RWMutex
+	segs     []*segment // ascending base offsets; the last is active
+	active   *segment   // written under wmu and mu
+	writeSeq uint64     // appends so far
+
+	syncMu    sync.Mutex
+	syncedSeq uint64       // guarded by syncMu
+	syncs     atomic.Int64 // fsyncs of the active segment, for tests
+
+	failure atomic.Pointer[error] // a failed write or fsync: appends stop
+
+	// Background fsync of the active segment ahead of its roll, every
+	// earlyFlush bytes.
+	earlyFlush int64
+	bgSyncing  atomic.Bool
+	bg         sync.WaitGroup
+
+	retMu sync.Mutex // serializes ApplyRetention and Close
+
+	closed atomic.Bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func newLog(dir string, o Options, segs []*segment) *Log {
+	l := &Log{
+		dir:    dir,
+		opts:   o,
+		logger: o.Logger,
+		segs:   segs,
+		active: segs[len(segs)-1],
+		// An eighth of a segment, so that a roll's fsync finds at most
+		// that much to write.
+		earlyFlush: max(o.SegmentBytes/8, 1<<20),
+	}
+	if o.Flush.mode == flushInterval {
+		l.stop, l.done = make(chan struct{}), make(chan struct{})
+		go l.flushLoop()
+	}
+	return l
+}
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// StartOffset returns the first offset the log holds (Kafka's log start
+// offset). It moves forward when retention deletes segments.
+func (l *Log) StartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.segs[0].base
+}
+
+// NextOffset returns the offset the next appended record will get (Kafka's
+// log end offset).
+func (l *Log) NextOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.active.next
+}
+
+// Size returns the bytes of all the log's segment files.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segs[:len(l.segs)-1] {
+		n += s.diskSize
+	}
+	return n + l.active.size
+}
+
+// Segments returns the number of segments.
+func (l *Log) Segments() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.segs)
+}
+
+// Append stores one record batch (magic v2) and returns the offsets of its
+// first and last records. It checks the batch with kbatch.ValidateOne
+// (length, magic, CRC-32C, nothing after it) and that its record count
+// matches its last offset delta; a refused batch gives an error wrapping
+// ErrInvalidBatch.
+//
+// Append assigns the offsets by patching the base offset in place: after
+// it returns, batch holds the stored bytes. The CRC does not cover the
+// base offset, so the batch stays valid. The batch reaches the file with a
+// single write; when it returns, the batch is readable and durable as the
+// flush policy promises.
+func (l *Log) Append(batch []byte) (base, last int64, err error) {
+	h, err := kbatch.ValidateOne(batch)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+	}
+	if h.NumRecords != h.LastOffsetDelta+1 {
+		return 0, 0, fmt.Errorf("%w: %d records with last offset delta %d", ErrInvalidBatch, h.NumRecords, h.LastOffsetDelta)
+	}
+	count := int64(h.LastOffsetDelta) + 1
+	size := int64(len(batch))
+
+	l.wmu.Lock()
+	if l.closed.Load() {
+		l.wmu.Unlock()
+		return 0, 0, ErrClosed
+	}
+	if p := l.failure.Load(); p != nil {
+		l.wmu.Unlock()
+		return 0, 0, fmt.Errorf("seglog: log failed earlier, reopen it: %w", *p)
+	}
+	now := l.opts.Now()
+	act := l.active
+	if act.size > 0 && (act.size+size > l.opts.SegmentBytes ||
+		act.next-act.base+count > l.opts.SegmentRecords ||
+		now.Sub(act.created) >= l.opts.SegmentAge) {
+		if err := l.rollLocked(); err != nil {
+			l.wmu.Unlock()
+			return 0, 0, err
+		}
+		act = l.active
+	}
+
+	pos := act.size
+	base = act.next
+	kbatch.SetBaseOffset(batch, base)
+	if err := l.writeAt(act, batch, pos); err != nil {
+		l.wmu.Unlock()
+		return 0, 0, err
+	}
+	if pos == 0 {
+		act.created = now
+	}
+
+	l.mu.Lock()
+	act.size = pos + size
+	act.diskSize = act.size
+	act.next = base + count
+	act.maxTS = max(act.maxTS, h.MaxTimestamp)
+	if pos == 0 || pos-act.lastIdx >= act.interval {
+		act.entries = append(act.entries, entry{rel: uint32(base - act.base), pos: uint32(pos), ts: act.maxTS})
+		act.lastIdx = pos
+	}
+	l.writeSeq++
+	seq := l.writeSeq
+	l.mu.Unlock()
+
+	if act.size-act.bgMark >= l.earlyFlush && l.opts.Flush.mode != flushAlways &&
+		l.bgSyncing.CompareAndSwap(false, true) {
+		act.bgMark = act.size
+		l.bg.Add(1)
+		go l.backgroundSync(act)
+	}
+
+	needSync := false
+	switch l.opts.Flush.mode {
+	case flushAlways:
+		needSync = true
+	case flushEveryN:
+		l.unsynced += count
+		if l.unsynced >= l.opts.Flush.n {
+			l.unsynced, needSync = 0, true
+		}
+	}
+	l.wmu.Unlock()
+
+	if needSync {
+		if err := l.syncTo(seq); err != nil {
+			return base, base + count - 1, err
+		}
+	}
+	return base, base + count - 1, nil
+}
+
+// writeAt writes b at pos of the active segment (wmu held). On failure it
+// cuts the file back to pos; if that fails too the log stops taking appends.
+func (l *Log) writeAt(s *segment, b []byte, pos int64) error {
+	f, err := s.file.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.file.release()
+	if _, err := f.WriteAt(b, pos); err != nil {
+		err = fmt.Errorf("seglog: append to %s: %w", segmentName(s.base), err)
+		if terr := f.Truncate(pos); terr != nil {
+			l.fail(fmt.Errorf("%w; then cutting back the partial write: %w", err, terr))
+		}
+		return err
+	}
+	return nil
+}
+
+// backgroundSync fsyncs a segment without holding any lock that appends
+// need, so that the fsync of a roll, which appends wait for, finds little
+// left to write. It does not advance what Sync and the flush policy count
+// as synced.
+func (l *Log) backgroundSync(s *segment) {
+	defer l.bg.Done()
+	defer l.bgSyncing.Store(false)
+	if err := l.fsyncSegment(s); err != nil && err != ErrClosed {
+		l.fail(err)
+	}
+}
+
+func (l *Log) fail(err error) {
+	l.failure.CompareAndSwap(nil, &err)
+	l.logger.Error("seglog: log failed; appends refused until reopened", "dir", l.dir, "err", err)
+}
+
+// rollLocked seals the active segment and starts a new one (wmu held). The
+// steps are ordered so that a crash between any two leaves a state Open
+// recovers: the sealed segment is fsynced, its index files are written
+// atomically, and only then is the new segment file created (and its
+// directory entry fsynced).
+func (l *Log) rollLocked() error {
+	old := l.active
+	if err := l.fsyncSegment(old); err != nil {
+		l.fail(err)
+		return err
+	}
+	es := old.entries
+	if err := writeIndexFiles(l.dir, old.base, es); err != nil {
+		return err
+	}
+	if err := createSegmentFile(l.dir, old.next); err != nil {
+		return err
+	}
+	ns := newSegment(l.dir, old.next, &l.opts, os.O_RDWR)
+	l.mu.Lock()
+	old.sealed = true
+	old.diskSize = old.size
+	old.idx.Store(&es)
+	l.segs = append(l.segs, ns)
+	l.active = ns
+	l.mu.Unlock()
+	old.file.setFlag(os.O_RDONLY)
+	return nil
+}
+
+func (l *Log) fsyncSegment(s *segment) error {
+	f, err := s.file.acquire()
+	if err != nil {
+		return err
+	}
+	defer s.file.release()
+	l.syncs.Add(1)
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("seglog: fsync %s: %w", segmentName(s.base), err)
+	}
+	return nil
+}
+
+// Sync fsyncs everything appended so far, whatever the flush policy.
+func (l *Log) Sync() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	l.mu.RLock()
+	seq := l.writeSeq
+	l.mu.RUnlock()
+	return l.syncTo(seq)
+}
+
+// syncTo makes appends up to seq durable. Callers arriving while another
+// fsync runs wait for it and usually find their appends covered (group
+// commit).
+func (l *Log) syncTo(seq uint64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.syncedSeq >= seq {
+		return nil
+	}
+	l.mu.RLock()
+	target, act := l.writeSeq, l.active
+	l.mu.RUnlock()
+	// Segments sealed since were fsynced when they rolled, before any
+	// write to a later one.
+	if err := l.fsyncSegment(act); err != nil {
+		if err != ErrClosed {
+			l.fail(err)
+		}
+		return err
+	}
+	l.syncedSeq = target
+	return nil
+}
+
+func (l *Log) flushLoop() {
+	defer close(l.done)
+	t := l.opts.Flush.every
+	tick := time.NewTicker(t)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-tick.C:
+			if err := l.Sync(); err != nil && err != ErrClosed {
+				l.logger.Error("seglog: periodic fsync failed", "dir", l.dir, "err", err)
+			}
+		}
+	}
+}
+
+// Close fsyncs the log and closes its files. Slices read after Close fail
+// with ErrClosed. A second Close returns ErrClosed.
+func (l *Log) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	if l.stop != nil {
+		close(l.stop)
+		<-l.done
+	}
+	l.retMu.Lock()
+	defer l.retMu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.bg.Wait()
+	var err error
+	if l.failure.Load() == nil {
+		l.mu.RLock()
+		seq := l.writeSeq
+		l.mu.RUnlock()
+		err = l.syncTo(seq)
+	}
+	l.mu.RLock()
+	segs := l.segs
+	l.mu.RUnlock()
+	for _, s := range segs {
+		s.file.remove()
+	}
+	return err
+}
+
+// acquire finds the segment holding offset and takes a reference to it.
+// At NextOffset it returns ok == false and no error.
+func (l *Log) acquire(offset int64) (v segView, ok bool, err error) {
+	if l.closed.Load() {
+		return segView{}, false, ErrClosed
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	start, next := l.segs[0].base, l.active.next
+	if offset < start || offset > next {
+		return segView{}, false, fmt.Errorf("%w: offset %d, log holds %d to %d", ErrOffsetOutOfRange, offset, start, next)
+	}
+	if offset == next {
+		return segView{}, false, nil
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	s := l.segs[i]
+	s.refs.Add(1)
+	return s.view(), true, nil
+}
+
+// readErr turns the internal error of a segment that retention deleted
+// meanwhile into ErrOffsetOutOfRange.
+func (l *Log) readErr(offset int64, err error) error {
+	if err == errSegmentDeleted {
+		return fmt.Errorf("%w: offset %d was deleted by retention", ErrOffsetOutOfRange, offset)
+	}
+	return err
+}

@@ -1,0 +1,81 @@
+package seglog
+
+import (
+	"errors"
+	"time"
+)
+
+// ApplyRetention deletes the oldest sealed segments that retention allows
+// to go, and returns how many it deleted. A segment goes when the log
+// without it is still at least RetentionBytes, or when its newest record
+// (its largest MaxTimestamp, or the file's modification time when its
+// batches carry no timestamps) is older than RetentionAge before now. It
+// stops at the first segment that must stay, so the log stays contiguous,
+// and never deletes the active segment. StartOffset moves to the first
+// remaining segment.
+//
+// Deletion renames the segment's files to .deleted names, fsyncs the
+// directory, and removes the files once no Slice uses them. Open removes
+// .deleted files left by a crash.
+func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	if l.opts.RetentionAge <= 0 && l.opts.RetentionBytes <= 0 {
+		return 0, nil
+	}
+	l.retMu.Lock()
+	defer l.retMu.Unlock()
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	l.mu.RLock()
+	segs := append([]*segment(nil), l.segs...)
+	total := l.active.size
+	for _, s := range segs[:len(segs)-1] {
+		total += s.diskSize
+	}
+	l.mu.RUnlock()
+
+	diff := total - l.opts.RetentionBytes
+	var victims []*segment
+	for _, s := range segs[:len(segs)-1] {
+		byBytes := l.opts.RetentionBytes > 0 && diff-s.diskSize >= 0
+		byAge := false
+		if l.opts.RetentionAge > 0 && !byBytes {
+			newest := time.UnixMilli(s.maxTS)
+			if s.maxTS < 0 {
+				if newest, err = s.modTime(); err != nil {
+					return 0, err
+				}
+			}
+			byAge = now.Sub(newest) > l.opts.RetentionAge
+		}
+		if !byBytes && !byAge {
+			break
+		}
+		victims = append(victims, s)
+		diff -= s.diskSize
+	}
+	if len(victims) == 0 {
+		return 0, nil
+	}
+
+	l.mu.Lock()
+	l.segs = append([]*segment(nil), l.segs[len(victims):]...)
+	l.mu.Unlock()
+
+	var errs []error
+	for _, s := range victims {
+		if err := s.markDeleted(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, syncDir(l.dir))
+	for _, s := range victims {
+		l.logger.Info("seglog: retention deleted segment", "dir", l.dir, "segment", segmentName(s.base),
+			"from_offset", s.base, "to_offset", s.next, "bytes", s.diskSize)
+		s.release()
+	}
+	return len(victims), errors.Join(errs...)
+}
