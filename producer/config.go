@@ -216,7 +216,10 @@ type Config struct {
 	// MaxBufferedMessages and MaxBufferedBytes bound what the producer holds
 	// that no broker has acknowledged yet: batches being filled, in flight,
 	// and waiting for a leader that is down. Defaults 1 000 000 messages and
-	// 256 MiB.
+	// 256 MiB. A message counts for its encoded size plus the producer's own
+	// bookkeeping for it (about 140 bytes), so that the byte bound holds for
+	// real memory; batches waiting for a leader that is down are packed to
+	// their encoded size (see Producer.BufferedMessages).
 	MaxBufferedMessages int
 	MaxBufferedBytes    int
 	// BufferFull says what a produce call does when either bound is reached.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/IBM/sarama"
 
@@ -375,6 +376,7 @@ func (p *Producer) route(t *topicState, parts []*partition, n int32, m *Message)
 // reserve takes room for msgs messages of bytes bytes in the producer's
 // buffer, as the BufferFull policy says.
 func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) error {
+	bytes += msgs * recOverhead
 	asked := false
 	for {
 		p.budMu.Lock()
@@ -420,8 +422,15 @@ func (p *Producer) bufferFullEvent(topic string, n int, err error) {
 		Partition: -1, Broker: -1, Count: n, Err: err})
 }
 
-// release gives back room; finished messages call it once.
+// recOverhead is what the producer spends on each message besides its
+// bytes while it holds it unpacked: the buffer limits count it, so that
+// MaxBufferedBytes bounds real memory, not only payloads.
+const recOverhead = int(unsafe.Sizeof(rec{}))
+
+// release gives back room; finished messages call it once. bytes is their
+// encoded size; the per-message overhead is added here, as in reserve.
 func (p *Producer) release(msgs, bytes int) {
+	bytes += msgs * recOverhead
 	p.budMu.Lock()
 	p.budMsgs -= msgs
 	p.budBytes -= bytes
@@ -430,8 +439,9 @@ func (p *Producer) release(msgs, bytes int) {
 	p.budMu.Unlock()
 }
 
-// Buffered returns how many messages the producer holds that are not yet
-// acknowledged or failed, and their bytes.
+// BufferedMessages returns how many messages the producer holds that are
+// not yet acknowledged or failed, and the bytes they count for against
+// MaxBufferedBytes (encoded size plus per-message bookkeeping).
 func (p *Producer) BufferedMessages() (msgs, bytes int) {
 	p.budMu.Lock()
 	defer p.budMu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/internal/kbatch"
 )
 
 // rec is one accepted message on its way to a broker.
@@ -35,6 +36,12 @@ type batch struct {
 	epoch    int16
 	numbered bool
 	massaged []Message // what the massage hook made of recs, if any
+
+	// Packed form (see pack.go): recs is nil while packed is set.
+	packed   []byte
+	packedN  int
+	notes    []note
+	deadline int64 // of the first message, unix nanoseconds; 0: none
 
 	attempts int
 	lastErr  error
@@ -92,6 +99,9 @@ type worker struct {
 	replayMsgs int
 	retryAt    time.Time
 	lastErr    error
+
+	builder    kbatch.Builder // packs batches during downtime
+	hdrScratch []kbatch.RecordHeader
 
 	retryNow atomic.Bool // the leader moved: skip the backoff
 	up       atomic.Bool // leader reachable, for pickers
@@ -164,7 +174,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 }
 
 func (w *worker) sealLocked() {
-	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes})
+	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes, deadline: w.cur[0].deadline})
 	w.cur = nil
 	w.curBytes = 0
 }
@@ -255,7 +265,8 @@ func (w *worker) collect() (stopping bool) {
 	if w.state == StateDowntime && len(sealed) > 0 {
 		n := 0
 		for _, b := range sealed {
-			n += len(b.recs)
+			n += b.count()
+			w.pack(b)
 		}
 		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: n})
 	}
@@ -338,10 +349,10 @@ func (w *worker) step() {
 		w.replayLeft = len(w.retry) + len(w.pending)
 		w.replayMsgs = 0
 		for _, b := range w.retry {
-			w.replayMsgs += len(b.recs)
+			w.replayMsgs += b.count()
 		}
 		for _, b := range w.pending {
-			w.replayMsgs += len(b.recs)
+			w.replayMsgs += b.count()
 		}
 		w.setState(StateReplaying)
 	}
@@ -463,6 +474,7 @@ func (w *worker) resetProducerID() error {
 // send encodes b and sends it on the leader's connection.
 func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *batch) error {
 	set := &w.t.set
+	w.unpack(b)
 	err := massage(w.t, w.part.id, b)
 	if err == nil && w.pid >= 0 && set.acks == AcksAll && !b.numbered {
 		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
@@ -603,6 +615,9 @@ func (w *worker) failed(err error, conn *brokerConn) {
 	w.up.Store(false)
 	w.downSince = time.Now()
 	w.setState(StateDowntime)
+	for _, b := range w.pending {
+		w.pack(b)
+	}
 	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
 	w.p.refreshSoon()
 }
@@ -618,6 +633,7 @@ func (w *worker) finish(b *batch, base int64, err error) {
 
 // settle delivers the outcome of b's messages and gives their room back.
 func (w *worker) settle(b *batch, base int64, err error) {
+	w.unpack(b)
 	for i := range b.recs {
 		off := int64(-1)
 		if err == nil && base >= 0 {
@@ -656,7 +672,7 @@ func (w *worker) expire() {
 	keep := func(list []*batch) []*batch {
 		out := list[:0]
 		for _, b := range list {
-			if len(b.recs) > 0 && b.recs[0].deadline != 0 && now > b.recs[0].deadline {
+			if b.deadline != 0 && now > b.deadline {
 				err := ErrDeliveryTimeout
 				if b.lastErr != nil {
 					err = fmt.Errorf("%w (last error: %w)", ErrDeliveryTimeout, b.lastErr)
@@ -697,6 +713,7 @@ func (w *worker) shed() {
 		if b.numbered {
 			return // sequence numbers are taken: it must be sent
 		}
+		w.unpack(b)
 		k := int(min(w.p.shedWanted.Load(), int64(len(b.recs))))
 		if k <= 0 {
 			return
@@ -712,6 +729,8 @@ func (w *worker) shed() {
 		b.bytes -= dropped.bytes
 		if len(b.recs) == 0 {
 			w.pending = w.pending[1:]
+		} else {
+			b.deadline = b.recs[0].deadline
 		}
 		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: k, Err: ErrBufferFull})
 		// The slab belongs to the batch they were cut from: not recycled.

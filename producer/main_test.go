@@ -1,0 +1,74 @@
+package producer
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/merlinkafka/merlin/broker"
+)
+
+// childBrokerEnv makes the test binary run as a bundled broker instead of
+// running tests: see startChildBroker.
+const childBrokerEnv = "MERLIN_PRODUCER_TEST_CHILD_BROKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childBrokerEnv) != "" {
+		os.Exit(runChildBroker())
+	}
+	os.Exit(m.Run())
+}
+
+// runChildBroker serves an in-memory broker until its stdin closes.
+func runChildBroker() int {
+	b, err := broker.New(broker.Config{DefaultPartitions: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil {
+		err = b.Start()
+	}
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	if d, err := time.ParseDuration(os.Getenv(childBrokerEnv)); err == nil {
+		b.SetLatency(d)
+	}
+	fmt.Println("addr", b.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	b.Close()
+	return 0
+}
+
+// startChildBroker runs a broker in another process, so that what it
+// stores does not count in this process's heap. Each request waits latency.
+func startChildBroker(t *testing.T, latency time.Duration) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childBrokerEnv+"="+latency.String())
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "addr ") {
+		t.Fatalf("child broker said %q: %v", line, err)
+	}
+	return strings.TrimSpace(strings.TrimPrefix(line, "addr "))
+}

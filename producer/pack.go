@@ -1,0 +1,101 @@
+package producer
+
+import (
+	"time"
+
+	"github.com/merlinkafka/merlin/internal/kbatch"
+)
+
+// A batch that waits for a leader that is down is packed: its messages are
+// encoded as one Kafka record batch (the bytes the broker will store), and
+// the Message structs, with the caller's key and value slices, are let go.
+// What a buffered message then costs is its encoded record, about 8 bytes
+// more than key plus value, and nothing else unless it carries a callback.
+// This is what keeps a long outage within MaxBufferedBytes of real memory,
+// and it is the form a disk spill stores.
+
+// note keeps what a packed message needs for its delivery report.
+type note struct {
+	i          int32 // index in the batch
+	onDelivery func(Result)
+	w          *waiter
+	idx        int32
+}
+
+// count is how many messages b holds, packed or not.
+func (b *batch) count() int {
+	if b.packed != nil {
+		return b.packedN
+	}
+	return len(b.recs)
+}
+
+// pack encodes b's messages into a record batch and drops the recs.
+func (w *worker) pack(b *batch) {
+	if b.packed != nil || len(b.recs) == 0 || b.massaged != nil {
+		return
+	}
+	bd := &w.builder
+	bd.Reset()
+	var notes []note
+	for i := range b.recs {
+		r := &b.recs[i]
+		hs := w.hdrScratch[:0]
+		for _, h := range r.msg.Headers {
+			hs = append(hs, kbatch.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		w.hdrScratch = hs
+		bd.Add(r.ts, r.msg.Key, r.msg.Value, hs...)
+		if r.msg.OnDelivery != nil || r.w != nil {
+			notes = append(notes, note{i: int32(i), onDelivery: r.msg.OnDelivery, w: r.w, idx: r.idx})
+		}
+	}
+	packed, err := bd.AppendBatch(make([]byte, 0, b.bytes+kbatch.HeaderSize))
+	if err != nil {
+		return // uncompressed encoding does not fail; stay unpacked if it did
+	}
+	b.deadline = b.recs[0].deadline
+	b.packed = packed
+	b.packedN = len(b.recs)
+	b.notes = notes
+	w.t.putRecs(b.recs)
+	b.recs = nil
+}
+
+// unpack restores b's messages from its packed bytes. Keys, values and
+// header values point into the packed buffer.
+func (w *worker) unpack(b *batch) {
+	if b.packed == nil {
+		return
+	}
+	decoded, err := kbatch.Records(b.packed)
+	if err != nil || len(decoded) != b.packedN {
+		// Our own encoding cannot be corrupt: a failure here is a bug.
+		panic("producer: cannot unpack a buffered batch: " + errString(err))
+	}
+	recs := w.t.getRecs()
+	for i := range decoded {
+		d := &decoded[i]
+		m := Message{Key: d.Key, Value: d.Value, Timestamp: time.UnixMilli(d.Timestamp)}
+		if len(d.Headers) > 0 {
+			m.Headers = make([]Header, len(d.Headers))
+			for j, h := range d.Headers {
+				m.Headers[j] = Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		recs = append(recs, rec{msg: m, ts: d.Timestamp, deadline: b.deadline, size: int32(m.size())})
+	}
+	for _, n := range b.notes {
+		r := &recs[n.i]
+		r.msg.OnDelivery, r.w, r.idx = n.onDelivery, n.w, n.idx
+	}
+	b.recs = recs
+	b.packed, b.packedN, b.notes = nil, 0, nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "record count mismatch"
+	}
+	return err.Error()
+}
