@@ -29,7 +29,29 @@ var (
 	// ErrInvalidPartition is returned by a custom picker that chose a
 	// partition the topic does not have.
 	ErrInvalidPartition = errors.New("producer: picker chose a partition outside the topic")
+	// ErrUnacknowledged is returned by ProduceSync when its context ends
+	// after the messages were accepted but before every acknowledgement
+	// came: they will still be delivered or reported failed through their
+	// callbacks. It wraps the context's error too.
+	ErrUnacknowledged = errors.New("producer: accepted, not yet acknowledged")
 )
+
+// PartialError is returned by a produce call that accepted only the first
+// Accepted of its messages before Err stopped it (for example a custom
+// picker that failed on a later message). The accepted ones will be
+// delivered or reported through callbacks; the rest were not taken.
+type PartialError struct {
+	Accepted int
+	Total    int
+	Err      error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("producer: %d of %d messages accepted, then: %v", e.Accepted, e.Total, e.Err)
+}
+
+// Unwrap returns the error that stopped the call.
+func (e *PartialError) Unwrap() error { return e.Err }
 
 // BrokerError is a Kafka error code a broker answered for a partition. It
 // unwraps to franz-go's kerr.Error, so errors.Is(err, kerr.NotLeaderForPartition)

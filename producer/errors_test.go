@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/picker"
 )
 
 // failProduce makes kfake answer the next n produce requests with code for
@@ -203,4 +205,56 @@ func containsPrefix(lines []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+func TestSyncContextEndsAfterAcceptance(t *testing.T) {
+	c := newKfake(t, 1, 1, "slowack")
+	p := newProducer(t, Config{Brokers: c.ListenAddrs(), RetryBackoff: time.Millisecond, RetryBackoffMax: 5 * time.Millisecond})
+	ctx := testCtx(t)
+	if _, err := p.Metadata(ctx, "slowack"); err != nil {
+		t.Fatal(err)
+	}
+	failProduce(c, 1<<30, kerr.NotLeaderForPartition.Code)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err := p.ProduceSync(short, "slowack", msg("", "x"))
+	if !errors.Is(err, ErrUnacknowledged) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	// Before acceptance (the topic's metadata never comes): ctx's error alone.
+	done, cancel2 := context.WithCancel(ctx)
+	cancel2()
+	_, err = p.ProduceSync(done, "never-seen-topic", msg("", "x"))
+	if errors.Is(err, ErrUnacknowledged) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	// The broker keeps refusing: Close gives up quickly and reports it.
+	closeCtx, cancel3 := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel3()
+	if err := p.Close(closeCtx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+func TestPartialAcceptance(t *testing.T) {
+	c := newKfake(t, 1, 2, "partial")
+	calls := 0
+	p := newProducer(t, Config{Brokers: c.ListenAddrs(), Topics: map[string]TopicConfig{"partial": {
+		Strategy: picker.Func(func(_ string, key []byte, n int32) int32 {
+			calls++
+			return 0
+		}),
+	}}})
+	ctx := testCtx(t)
+	// A picker cannot fail, but an oversized message is refused up front:
+	// nothing of that call is taken.
+	_, err := p.ProduceSync(ctx, "partial", msg("", "ok"), Message{Value: make([]byte, 2<<20)})
+	if !errors.Is(err, ErrMessageTooLarge) || calls != 0 {
+		t.Fatalf("got %v after %d picks", err, calls)
+	}
+	var pe *PartialError
+	perr := error(&PartialError{Accepted: 2, Total: 5, Err: ErrInvalidPartition})
+	if !errors.As(perr, &pe) || !errors.Is(perr, ErrInvalidPartition) || pe.Accepted != 2 {
+		t.Fatal("PartialError does not unwrap")
+	}
 }

@@ -179,9 +179,10 @@ func (p *Producer) idempotent(t *topicState) bool {
 // order, and an error if any failed. Batches are sent at once, without
 // waiting for TTL.
 //
-// If ctx ends first, ProduceSync returns ctx's error: the messages were
-// accepted and will still be delivered or reported failed, through their
-// OnDelivery callbacks.
+// If ctx ends before the messages are accepted, ProduceSync returns ctx's
+// error and nothing was taken. If it ends after, it returns an error
+// wrapping both ErrUnacknowledged and ctx's error: the messages will still
+// be delivered or reported failed through their OnDelivery callbacks.
 func (p *Producer) ProduceSync(ctx context.Context, topic string, msgs ...Message) ([]Result, error) {
 	if len(msgs) == 0 {
 		return nil, nil
@@ -193,7 +194,7 @@ func (p *Producer) ProduceSync(ctx context.Context, topic string, msgs ...Messag
 	select {
 	case <-w.done:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("%w: %w", ErrUnacknowledged, ctx.Err())
 	}
 	return w.results, resultsErr(w.results)
 }
@@ -322,7 +323,7 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 			}
 			p.release(len(msgs)-accepted, rest)
 			if accepted > 0 {
-				return out, fmt.Errorf("producer: %d of %d messages accepted, then: %w", accepted, len(msgs), err)
+				return out, &PartialError{Accepted: accepted, Total: len(msgs), Err: err}
 			}
 			return nil, err
 		}
@@ -334,7 +335,10 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 			rest += msgs[j].size()
 		}
 		p.release(len(msgs)-accepted, rest)
-		return out, err
+		if accepted > 0 {
+			return out, &PartialError{Accepted: accepted, Total: len(msgs), Err: err}
+		}
+		return nil, err
 	}
 	return out, nil
 }
