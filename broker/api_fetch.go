@@ -1,0 +1,232 @@
+package broker
+
+// Fetch (key 1), v4-v18.
+//
+// Returns whole stored batches: a fetch from an offset inside a batch gets
+// that whole batch, and the client skips the records before its offset.
+// MaxBytes and each PartitionMaxBytes bound the answer, except that the first
+// batch of the first partition with data is always returned whole so that
+// the consumer progresses (KIP-74). A partition with nothing to return
+// carries an empty, non-null records field: librdkafka reads null as a
+// broken message set.
+//
+// When less than MinBytes is available, the request waits up to MaxWaitMillis
+// for appends to the partitions it reads; each append wakes the fetches
+// waiting on that partition. Errors (unknown partition, NOT_LEADER_OR_FOLLOWER,
+// leader epoch mismatch, OFFSET_OUT_OF_RANGE) answer at once.
+//
+// Fetch sessions (KIP-227) are not kept: answers carry session id 0, which
+// makes clients send full requests, and a request naming a session gets
+// FETCH_SESSION_ID_NOT_FOUND. v13+ names topics by id.
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fetchWatch is a partition a waiting fetch listens to, with what the fetch
+// saw of it.
+type fetchWatch struct {
+	p         *partition
+	seenNext  int64
+	seenEpoch int32
+}
+
+func (c *conn) handleFetch(req *kmsg.FetchRequest) (kmsg.Response, error) {
+	if req.SessionID != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
+	}
+	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
+	if c.b.maxFetchWait >= 0 {
+		wait = min(wait, c.b.maxFetchWait)
+	}
+	deadline := time.Now().Add(wait)
+	var (
+		w       *waiter
+		watches []fetchWatch
+		timer   *time.Timer
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		var resp *kmsg.FetchResponse
+		var bytes int
+		var urgent bool
+		resp, bytes, urgent, watches = c.buildFetch(req, watches[:0])
+		remaining := time.Until(deadline)
+		if urgent || bytes >= int(req.MinBytes) || remaining <= 0 || len(watches) == 0 {
+			return resp, nil
+		}
+		if w == nil {
+			w = newWaiter()
+		}
+		for _, fw := range watches {
+			fw.p.watch(w, fw.seenNext, fw.seenEpoch)
+		}
+		err := c.flush()
+		if err == nil {
+			if timer == nil {
+				timer = time.NewTimer(remaining)
+			} else {
+				timer.Reset(remaining)
+			}
+			if hook := c.b.onFetchWait; hook != nil {
+				hook()
+			}
+			select {
+			case <-w.ch:
+			case <-timer.C:
+			case <-c.ctx.Done():
+				err = c.ctx.Err()
+			}
+		}
+		for _, fw := range watches {
+			fw.p.unwatch(w)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// fetchSpan locates one partition's records in c.scratch.
+type fetchSpan struct {
+	topic, partition int
+	start, end       int
+}
+
+// buildFetch reads what is available now. It returns the answer, how many
+// record bytes it holds, whether an error makes it due at once, and the
+// partitions to watch if the caller waits.
+func (c *conn) buildFetch(req *kmsg.FetchRequest, watches []fetchWatch) (*kmsg.FetchResponse, int, bool, []fetchWatch) {
+	cl := c.b.cluster
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
+	if cap(c.scratch) > keepBufferSize {
+		c.scratch = nil
+	}
+	c.scratch = c.scratch[:0]
+	var spans []fetchSpan
+	budget := int(req.MaxBytes)
+	urgent := false
+	byID := req.Version >= 13
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		ft := kmsg.NewFetchResponseTopic()
+		ft.Topic, ft.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		unknown := kerr.UnknownTopicOrPartition.Code
+		if byID {
+			t = cl.topicByID(rt.TopicID)
+			unknown = kerr.UnknownTopicID.Code
+		} else {
+			t = cl.topic(rt.Topic)
+		}
+		ft.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			fp := kmsg.NewFetchResponseTopicPartition()
+			fp.Partition = rp.Partition
+			fp.HighWatermark = -1
+			fp.RecordBatches = []byte{}
+			code := c.fetchPartition(t, rp, &fp, &budget, &spans, &watches, len(resp.Topics), len(ft.Partitions))
+			if code == -2 {
+				code = unknown
+			}
+			if code != 0 {
+				fp.ErrorCode = code
+				urgent = true
+			}
+			ft.Partitions = append(ft.Partitions, fp)
+		}
+		resp.Topics = append(resp.Topics, ft)
+	}
+	bytes := 0
+	for _, s := range spans {
+		resp.Topics[s.topic].Partitions[s.partition].RecordBatches = c.scratch[s.start:s.end:s.end]
+		bytes += s.end - s.start
+	}
+	return resp, bytes, urgent, watches
+}
+
+// fetchPartition fills fp for one requested partition, appending its records
+// to c.scratch. It returns the error code, -2 for an unknown topic or
+// partition (the caller picks the code for how the topic was named).
+func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp *kmsg.FetchResponseTopicPartition,
+	budget *int, spans *[]fetchSpan, watches *[]fetchWatch, ti, pi int) int16 {
+	cl := c.b.cluster
+	p := cl.partitionOf(t, rp.Partition)
+	if p == nil {
+		return -2
+	}
+	if code, ok := cl.faults.take(APIFetch, t.name, rp.Partition); ok {
+		return code
+	}
+	leader, epoch := p.leader(), p.epoch()
+	if leader != c.b.node {
+		fp.CurrentLeader.LeaderID, fp.CurrentLeader.LeaderEpoch = leader, epoch
+		return kerr.NotLeaderForPartition.Code
+	}
+	switch e := rp.CurrentLeaderEpoch; {
+	case e < 0:
+	case e < epoch:
+		return kerr.FencedLeaderEpoch.Code
+	case e > epoch:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	start, next := p.log.StartOffset(), p.log.NextOffset()
+	fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = next, next, start
+	if rp.FetchOffset < start || rp.FetchOffset > next {
+		return kerr.OffsetOutOfRange.Code
+	}
+	*watches = append(*watches, fetchWatch{p: p, seenNext: next, seenEpoch: epoch})
+	if rp.FetchOffset == next {
+		return 0
+	}
+	first := len(*spans) == 0
+	if !first && *budget <= 0 {
+		return 0
+	}
+	limit := max(min(int(rp.PartitionMaxBytes), *budget), 0)
+	before := len(c.scratch)
+	var err error
+	c.scratch, err = p.log.Read(rp.FetchOffset, limit, c.scratch)
+	if err != nil {
+		c.scratch = c.scratch[:before]
+		if errors.Is(err, ErrOffsetOutOfRange) {
+			return kerr.OffsetOutOfRange.Code
+		}
+		c.b.log.Error("reading a partition", "topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
+		return kerr.KafkaStorageError.Code
+	}
+	// Batches appended since next was read may be in the answer: report a
+	// high watermark that covers them (it only grows).
+	hw := p.log.NextOffset()
+	fp.HighWatermark, fp.LastStableOffset = hw, hw
+	n := len(c.scratch) - before
+	if n > limit && !first {
+		// Only the first partition with data may exceed the limits.
+		c.scratch = c.scratch[:before]
+		return 0
+	}
+	if n > 0 {
+		*budget -= n
+		*spans = append(*spans, fetchSpan{topic: ti, partition: pi, start: before, end: before + n})
+	}
+	return 0
+}
+
+// topicByID looks a topic up by id.
+func (c *Cluster) topicByID(id [16]byte) *topic {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.topicIDs[id]
+}

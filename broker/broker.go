@@ -1,0 +1,265 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by Broker methods.
+var (
+	// ErrBrokerClosed is returned by Start after Close.
+	ErrBrokerClosed = errors.New("broker: closed")
+	// ErrStarted is returned by Start on a broker already started.
+	ErrStarted = errors.New("broker: already started")
+)
+
+// Broker is one Kafka-protocol TCP server: one node of a Cluster.
+//
+// A Broker serves each connection from its own goroutine, answering requests
+// in order. It is started once and closed once; to restart a node, create a
+// new Broker with the same NodeID, Cluster and Listen address.
+type Broker struct {
+	cfg         Config
+	cluster     *Cluster
+	ownsCluster bool
+	log         *slog.Logger
+	node        int32
+
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*conn]struct{}
+	started bool
+	closed  bool
+	done    chan struct{} // closed by Close
+	wg      sync.WaitGroup
+
+	pause   atomic.Pointer[chan struct{}] // non-nil while paused; closed on resume
+	latency atomic.Int64                  // per-request delay, nanoseconds
+
+	// maxFetchWait caps Fetch's MaxWaitMillis; negative: no cap. Tests and
+	// the fuzz target set it to 0 so that nothing blocks.
+	maxFetchWait time.Duration
+	// onFetchWait, when set (by tests, before Start), is called each time
+	// a fetch is about to wait for data.
+	onFetchWait func()
+}
+
+// New validates cfg and returns a broker that is not listening yet.
+func New(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	b := &Broker{
+		cfg:          cfg,
+		cluster:      cfg.Cluster,
+		log:          cfg.Logger.With("node", cfg.NodeID),
+		node:         cfg.NodeID,
+		conns:        make(map[*conn]struct{}),
+		done:         make(chan struct{}),
+		maxFetchWait: -1,
+	}
+	if b.cluster == nil {
+		c, err := NewCluster(cfg.clusterConfig())
+		if err != nil {
+			return nil, err
+		}
+		b.cluster, b.ownsCluster = c, true
+	}
+	if err := b.cluster.attachNode(b.node); err != nil {
+		if b.ownsCluster {
+			_ = b.cluster.Close()
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// NodeID returns the broker's node id.
+func (b *Broker) NodeID() int32 { return b.node }
+
+// Cluster returns the state the broker serves.
+func (b *Broker) Cluster() *Cluster { return b.cluster }
+
+// Start listens on Config.Listen and serves connections in the background
+// until Close. Errors from listening (such as the address being in use) are
+// returned as they are.
+func (b *Broker) Start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return ErrBrokerClosed
+	case b.started:
+		return ErrStarted
+	}
+	ln, err := net.Listen("tcp", b.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("broker: listen: %w", err)
+	}
+	b.ln, b.started = ln, true
+	host, port := b.advertised(ln.Addr())
+	b.cluster.nodeListening(b.node, host, port)
+	b.wg.Add(1)
+	go b.accept(ln)
+	b.log.Info("broker listening", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))))
+	return nil
+}
+
+// Serve starts the broker (unless Start was called already), serves until ctx
+// is done or Close is called, and then closes the broker. It returns nil
+// after a clean stop and the listen error otherwise.
+func (b *Broker) Serve(ctx context.Context) error {
+	if err := b.Start(); err != nil && !errors.Is(err, ErrStarted) {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-b.done:
+	}
+	return b.Close()
+}
+
+func (b *Broker) advertised(addr net.Addr) (string, int32) {
+	host, port := b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+	tcp, _ := addr.(*net.TCPAddr)
+	if port == 0 && tcp != nil {
+		port = int32(tcp.Port)
+	}
+	if host == "" && tcp != nil {
+		if tcp.IP.IsUnspecified() {
+			if h, err := os.Hostname(); err == nil && h != "" {
+				host = h
+			} else {
+				host = "localhost"
+			}
+		} else {
+			host = tcp.IP.String()
+		}
+	}
+	return host, port
+}
+
+// Addr returns the address the broker listens on, or "" before Start.
+func (b *Broker) Addr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ln == nil {
+		return ""
+	}
+	return b.ln.Addr().String()
+}
+
+// Close stops listening, closes every connection, waits for their
+// goroutines, and closes the cluster if the broker created it. The node stays
+// in the cluster (see Cluster). Close is idempotent.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.done)
+	var err error
+	if b.ln != nil {
+		if cerr := b.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	}
+	for c := range b.conns {
+		c.close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+	b.cluster.detachNode(b.node)
+	if b.ownsCluster {
+		if cerr := b.cluster.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func (b *Broker) accept(ln net.Listener) {
+	defer b.wg.Done()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off and retry,
+			// as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			b.log.Warn("accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-b.done:
+				return
+			}
+		}
+		delay = 0
+		c := newConn(b, nc)
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			_ = nc.Close()
+			return
+		}
+		b.conns[c] = struct{}{}
+		b.wg.Add(1)
+		b.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (b *Broker) forget(c *conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.conns, c)
+}
+
+// Pause makes the broker stop answering: connections are still accepted and
+// requests read, but each waits, unanswered, until Resume.
+func (b *Broker) Pause() {
+	ch := make(chan struct{})
+	b.pause.CompareAndSwap(nil, &ch)
+}
+
+// Resume answers the requests held since Pause and the ones after.
+func (b *Broker) Resume() {
+	if ch := b.pause.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// SetLatency delays the handling of every request by d (0 for none).
+func (b *Broker) SetLatency(d time.Duration) { b.latency.Store(int64(max(d, 0))) }
+
+// DropConnections closes every open connection; the broker keeps listening.
+func (b *Broker) DropConnections() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for c := range b.conns {
+		c.close()
+		delete(b.conns, c)
+	}
+}
+
+// OpenConnections returns how many client connections are open.
+func (b *Broker) OpenConnections() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.conns)
+}

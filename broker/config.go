@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Defaults applied to zero Config and ClusterConfig fields.
+const (
+	// DefaultListen is the address a Broker listens on when Config.Listen is
+	// empty: loopback, on a port the kernel picks.
+	DefaultListen = "127.0.0.1:0"
+	// DefaultMaxRequestSize is the largest request frame accepted, 100 MiB.
+	DefaultMaxRequestSize = 100 << 20
+	// DefaultPartitions is the partition count of auto-created topics, and
+	// of CreateTopics requests asking for the default (-1), as Kafka's
+	// num.partitions.
+	DefaultPartitions = 1
+	// DefaultIdleTimeout closes a connection that sends nothing for this
+	// long, as Kafka's connections.max.idle.ms.
+	DefaultIdleTimeout = 10 * time.Minute
+	// MaxPartitions bounds the partition count of one topic.
+	MaxPartitions = 10000
+)
+
+// ErrInvalidConfig is wrapped by every error Config.Validate and
+// ClusterConfig.Validate return.
+var ErrInvalidConfig = errors.New("broker: invalid config")
+
+func configError(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+}
+
+// Config configures one Broker. The zero Config is valid: a single broker
+// with node id 0 on 127.0.0.1 (kernel-chosen port), in-memory storage and
+// topic auto-creation.
+type Config struct {
+	// Listen is the TCP address to listen on. Default DefaultListen
+	// ("127.0.0.1:0").
+	Listen string
+	// NodeID is this broker's Kafka node id, at least 0. Default 0.
+	NodeID int32
+	// AdvertisedHost is the host clients are told to connect to in Metadata
+	// answers. Default: the listener's IP, or the machine's host name when
+	// listening on an unspecified address (0.0.0.0 or ::).
+	AdvertisedHost string
+	// AdvertisedPort is the port clients are told to connect to. Default:
+	// the listener's port.
+	AdvertisedPort int32
+	// MaxRequestSize bounds the size of one request frame; a client sending
+	// a larger one is disconnected. Default DefaultMaxRequestSize (100 MiB).
+	MaxRequestSize int32
+	// IdleTimeout closes connections that send nothing for this long.
+	// Default DefaultIdleTimeout (10 minutes); negative disables it.
+	IdleTimeout time.Duration
+	// Logger receives connection and protocol errors. Default slog.Default().
+	Logger *slog.Logger
+
+	// Cluster is the state this broker serves: topics, partition logs,
+	// leaders, producer ids. Several brokers with distinct NodeIDs can share
+	// one Cluster (that is what package mockbroker does). When nil, the
+	// broker creates its own from Storage, DisableAutoCreateTopics and
+	// DefaultPartitions below, and closes it on Close. When set, those three
+	// fields must be left zero: the cluster's own ClusterConfig holds them.
+	Cluster *Cluster
+
+	// Storage holds the partition logs of a broker-owned cluster. Default
+	// NewMemoryStorage(). The cluster closes it.
+	Storage Storage
+	// DisableAutoCreateTopics turns off the creation of unknown topics named
+	// in Metadata requests (Kafka's auto.create.topics.enable, which is on
+	// by default).
+	DisableAutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics.
+	// Default DefaultPartitions (1).
+	DefaultPartitions int32
+}
+
+// Validate reports the first invalid field, naming it. It does not modify c.
+func (c Config) Validate() error {
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return configError("Listen", "%q is not host:port: %v", c.Listen, err)
+		}
+	}
+	if c.NodeID < 0 {
+		return configError("NodeID", "must be at least 0, got %d", c.NodeID)
+	}
+	if c.AdvertisedPort < 0 || c.AdvertisedPort > 65535 {
+		return configError("AdvertisedPort", "must be in [0, 65535], got %d", c.AdvertisedPort)
+	}
+	if c.MaxRequestSize < 0 {
+		return configError("MaxRequestSize", "must not be negative, got %d", c.MaxRequestSize)
+	}
+	if c.Cluster != nil {
+		switch {
+		case c.Storage != nil:
+			return configError("Storage", "must be nil when Cluster is set (the cluster owns its storage)")
+		case c.DisableAutoCreateTopics:
+			return configError("DisableAutoCreateTopics", "must be false when Cluster is set (set it in the ClusterConfig)")
+		case c.DefaultPartitions != 0:
+			return configError("DefaultPartitions", "must be 0 when Cluster is set (set it in the ClusterConfig)")
+		}
+		return nil
+	}
+	return c.clusterConfig().Validate()
+}
+
+func (c Config) clusterConfig() ClusterConfig {
+	return ClusterConfig{
+		Storage:                 c.Storage,
+		DisableAutoCreateTopics: c.DisableAutoCreateTopics,
+		DefaultPartitions:       c.DefaultPartitions,
+		Logger:                  c.Logger,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MaxRequestSize == 0 {
+		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// ClusterConfig configures a Cluster: the state shared by the brokers that
+// serve it. The zero ClusterConfig is valid.
+type ClusterConfig struct {
+	// ClusterID is the id Metadata answers report. Default "merlin".
+	ClusterID string
+	// Storage holds the partition logs and the topic list. Default
+	// NewMemoryStorage(). Cluster.Close closes it.
+	Storage Storage
+	// DisableAutoCreateTopics turns off the creation of unknown topics named
+	// in Metadata requests.
+	DisableAutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and of
+	// CreateTopics requests that ask for the default. Default
+	// DefaultPartitions (1).
+	DefaultPartitions int32
+	// Logger receives storage errors. Default slog.Default().
+	Logger *slog.Logger
+	// OnProduce, when set, is called once for every partition of every
+	// produce request, after the batch is stored or refused, from the
+	// connection's goroutine. It must be fast and safe for concurrent use.
+	OnProduce func(ProduceEvent)
+}
+
+// Validate reports the first invalid field, naming it.
+func (c ClusterConfig) Validate() error {
+	if c.DefaultPartitions < 0 || c.DefaultPartitions > MaxPartitions {
+		return configError("DefaultPartitions", "must be in [1, %d] (or 0 for the default), got %d", MaxPartitions, c.DefaultPartitions)
+	}
+	return nil
+}
+
+func (c ClusterConfig) withDefaults() ClusterConfig {
+	if c.ClusterID == "" {
+		c.ClusterID = "merlin"
+	}
+	if c.Storage == nil {
+		c.Storage = NewMemoryStorage()
+	}
+	if c.DefaultPartitions == 0 {
+		c.DefaultPartitions = DefaultPartitions
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

@@ -1,0 +1,180 @@
+package broker
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apiRange is a request type and the versions the broker answers.
+type apiRange struct {
+	key      APIKey
+	min, max int16
+}
+
+// supportedAPIs is what ApiVersions advertises and what the dispatcher
+// accepts. Metadata goes up to v12 (kafka-python infers the broker's version
+// from it and needs at least v4 to use record batches); Produce starts at v3
+// and Fetch at v4, the first versions with record batches (magic 2).
+var supportedAPIs = []apiRange{
+	{APIProduce, 3, 9},
+	{APIFetch, 4, 18},
+	{APIListOffsets, 1, 7},
+	{APIMetadata, 0, 12},
+	{APIApiVersions, 0, 3},
+	{APICreateTopics, 0, 7},
+	{APIInitProducerID, 0, 4},
+}
+
+func versionsFor(key APIKey) (apiRange, bool) {
+	for _, r := range supportedAPIs {
+		if r.key == key {
+			return r, true
+		}
+	}
+	return apiRange{}, false
+}
+
+// reqHeader is a decoded request header (v1, or v2 for flexible versions).
+type reqHeader struct {
+	key      APIKey
+	version  int16
+	corr     int32
+	clientID []byte // aliases the frame; nil when null
+}
+
+// parseRequestHeader decodes the fixed part of the header: api key, version,
+// correlation id and client id. The tagged fields of flexible versions follow
+// in rest.
+func parseRequestHeader(frame []byte) (h reqHeader, rest []byte, err error) {
+	if len(frame) < minFrame {
+		return h, nil, fmt.Errorf("%w: request header needs %d bytes, frame has %d", errProtocol, minFrame, len(frame))
+	}
+	h.key = APIKey(binary.BigEndian.Uint16(frame[0:]))
+	h.version = int16(binary.BigEndian.Uint16(frame[2:]))
+	h.corr = int32(binary.BigEndian.Uint32(frame[4:]))
+	n := int16(binary.BigEndian.Uint16(frame[8:]))
+	rest = frame[10:]
+	if n >= 0 {
+		if int(n) > len(rest) {
+			return h, nil, fmt.Errorf("%w: client id of %d bytes overruns the frame", errProtocol, n)
+		}
+		h.clientID, rest = rest[:n:n], rest[n:]
+	}
+	return h, rest, nil
+}
+
+// skipTags skips a tagged field section.
+func skipTags(b []byte) ([]byte, error) {
+	count, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: bad tagged field count", errProtocol)
+	}
+	b = b[n:]
+	for ; count > 0; count-- {
+		_, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, fmt.Errorf("%w: bad tag", errProtocol)
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, fmt.Errorf("%w: bad tagged field size", errProtocol)
+		}
+		b = b[n+int(size):]
+	}
+	return b, nil
+}
+
+// unsafeReader is implemented by every kmsg request: decoding that aliases
+// strings into the frame instead of copying them. Names kept past the
+// request must be cloned (Cluster does so for the topics it creates).
+type unsafeReader interface {
+	UnsafeReadFrom([]byte) error
+}
+
+// handle decodes and answers one request frame, appending the answer (if
+// any) to c.out. An error means the connection must be closed.
+func (c *conn) handle(frame []byte) error {
+	h, body, err := parseRequestHeader(frame)
+	if err != nil {
+		return err
+	}
+	r, ok := versionsFor(h.key)
+	if !ok {
+		return fmt.Errorf("%w: unsupported API key %d (%s)", errProtocol, h.key, h.key)
+	}
+	if h.version < r.min || h.version > r.max {
+		if h.key == APIApiVersions {
+			// KIP-511: answer in v0 with UNSUPPORTED_VERSION and our
+			// range, so that the client retries with a version we know.
+			if err := c.throttle(); err != nil {
+				return err
+			}
+			c.appendResponse(h, apiVersionsDowngrade())
+			return nil
+		}
+		return fmt.Errorf("%w: %s version %d is not supported (versions %d to %d are)", errProtocol, h.key, h.version, r.min, r.max)
+	}
+	req := kmsg.RequestForKey(int16(h.key))
+	req.SetVersion(h.version)
+	if req.IsFlexible() {
+		if body, err = skipTags(body); err != nil {
+			return err
+		}
+	}
+	if err := checkRequestShape(h.key, h.version, body); err != nil {
+		return fmt.Errorf("%s v%d: %w", h.key, h.version, err)
+	}
+	if err := req.(unsafeReader).UnsafeReadFrom(body); err != nil {
+		return fmt.Errorf("%w: malformed %s v%d request: %v", errProtocol, h.key, h.version, err)
+	}
+	if err := c.throttle(); err != nil {
+		return err
+	}
+	resp, err := c.dispatch(h, req)
+	if err != nil || resp == nil {
+		return err
+	}
+	c.appendResponse(h, resp)
+	return nil
+}
+
+// dispatch runs the handler of a decoded request. A nil response means no
+// answer is due (acks=0 produce).
+func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
+	switch req := req.(type) {
+	case *kmsg.ProduceRequest:
+		return c.handleProduce(req)
+	case *kmsg.FetchRequest:
+		return c.handleFetch(req)
+	case *kmsg.ListOffsetsRequest:
+		return c.handleListOffsets(req), nil
+	case *kmsg.MetadataRequest:
+		return c.handleMetadata(req), nil
+	case *kmsg.ApiVersionsRequest:
+		return handleApiVersions(req), nil
+	case *kmsg.CreateTopicsRequest:
+		return c.handleCreateTopics(req), nil
+	case *kmsg.InitProducerIDRequest:
+		return c.handleInitProducerID(req), nil
+	}
+	// Unreachable while supportedAPIs and this switch agree.
+	return nil, fmt.Errorf("%w: no handler for %s", errProtocol, h.key)
+}
+
+// appendResponse frames resp: length, correlation id, the tagged field
+// section of response header v1 for flexible versions (never for
+// ApiVersions, whose answers keep header v0 so that clients can read them
+// before they know our versions), then the body.
+func (c *conn) appendResponse(h reqHeader, resp kmsg.Response) {
+	start := len(c.out)
+	c.out = append(c.out, 0, 0, 0, 0)
+	c.out = binary.BigEndian.AppendUint32(c.out, uint32(h.corr))
+	if resp.IsFlexible() && h.key != APIApiVersions {
+		c.out = append(c.out, 0)
+	}
+	c.out = resp.AppendTo(c.out)
+	binary.BigEndian.PutUint32(c.out[start:], uint32(len(c.out)-start-4))
+}

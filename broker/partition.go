@@ -1,0 +1,213 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// partition is one partition of a topic: its log, leadership, idempotent
+// producer state and the fetches waiting for data.
+//
+// Lock order: Cluster.mu before partition.mu.
+type partition struct {
+	topic *topic
+	index int32
+	log   PartitionLog
+
+	// leaderEpoch packs the leader node id (high 32 bits) and the leader
+	// epoch (low 32 bits) for lock-free reads; written under mu.
+	leaderEpoch atomic.Uint64
+
+	mu        sync.Mutex
+	producers map[int64]*producerState
+	maxTS     int64 // largest MaxTimestamp stored
+	maxTSBase int64 // base offset of the batch holding it, -1 if none
+	waiters   []*waiter
+	closed    bool
+}
+
+func newPartition(t *topic, index int32, log PartitionLog, leader int32) *partition {
+	p := &partition{topic: t, index: index, log: log, maxTS: -1, maxTSBase: -1}
+	p.leaderEpoch.Store(packLeader(leader, 0))
+	return p
+}
+
+func packLeader(leader, epoch int32) uint64 {
+	return uint64(uint32(leader))<<32 | uint64(uint32(epoch))
+}
+
+func (p *partition) leader() int32 { return int32(p.leaderEpoch.Load() >> 32) }
+func (p *partition) epoch() int32  { return int32(uint32(p.leaderEpoch.Load())) }
+
+func (p *partition) setLeader(id int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.leaderEpoch.Store(packLeader(id, p.epoch()))
+}
+
+// moveLeader changes the leader, bumps the epoch and wakes waiting fetches
+// so that they answer NOT_LEADER_OR_FOLLOWER.
+func (p *partition) moveLeader(to int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.leaderEpoch.Store(packLeader(to, p.epoch()+1))
+	p.wakeLocked()
+}
+
+// appendResult is the outcome of appending one produced batch.
+type appendResult struct {
+	base      int64
+	duplicate bool
+	code      int16
+	err       error // the storage error behind KAFKA_STORAGE_ERROR
+}
+
+// append stores a validated batch received by node, applying leadership and
+// idempotence rules. It may patch the batch's leader epoch in place.
+func (p *partition) append(node int32, batch []byte, h kbatch.Header) appendResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: ErrClusterClosed}
+	}
+	if p.leader() != node {
+		return appendResult{base: -1, code: kerr.NotLeaderForPartition.Code}
+	}
+	if h.ProducerID >= 0 {
+		v := checkSequence(p.producers[h.ProducerID], h)
+		if v.code != 0 {
+			return appendResult{base: -1, code: v.code}
+		}
+		if v.duplicate {
+			return appendResult{base: v.base, duplicate: true}
+		}
+	}
+	kbatch.SetPartitionLeaderEpoch(batch, p.epoch())
+	base, err := p.log.Append(batch)
+	if err != nil {
+		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: err}
+	}
+	h.BaseOffset = base
+	p.observeLocked(h)
+	p.wakeLocked()
+	return appendResult{base: base}
+}
+
+// observeLocked updates the producer state and timestamp bookkeeping for a
+// stored batch.
+func (p *partition) observeLocked(h kbatch.Header) {
+	if h.ProducerID >= 0 {
+		st := p.producers[h.ProducerID]
+		if st == nil {
+			if p.producers == nil {
+				p.producers = make(map[int64]*producerState)
+			}
+			st = &producerState{epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = st
+		}
+		st.record(h, h.BaseOffset)
+	}
+	if h.MaxTimestamp > p.maxTS {
+		p.maxTS, p.maxTSBase = h.MaxTimestamp, h.BaseOffset
+	}
+}
+
+// rebuild scans the stored batch headers to restore the producer state and
+// timestamp bookkeeping after a restart. It returns the largest producer id
+// seen, -1 if none.
+func (p *partition) rebuild() (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	maxPID := int64(-1)
+	off, end := p.log.StartOffset(), p.log.NextOffset()
+	var buf []byte
+	for off < end {
+		var err error
+		buf, err = p.log.Read(off, 1<<20, buf[:0])
+		if err != nil {
+			return maxPID, err
+		}
+		if len(buf) == 0 {
+			break
+		}
+		for rest := buf; len(rest) > 0; {
+			h, err := kbatch.ParseHeader(rest)
+			if err != nil {
+				return maxPID, fmt.Errorf("batch at offset %d: %w", off, err)
+			}
+			if h.Size() > len(rest) {
+				return maxPID, fmt.Errorf("batch at offset %d: %w", off, kbatch.ErrShort)
+			}
+			if h.LastOffset() < off {
+				return maxPID, fmt.Errorf("storage returned offset %d when asked for %d", h.LastOffset(), off)
+			}
+			p.observeLocked(h)
+			maxPID = max(maxPID, h.ProducerID)
+			off = h.LastOffset() + 1
+			rest = rest[h.Size():]
+		}
+	}
+	return maxPID, nil
+}
+
+// maxTimestamp returns the largest stored timestamp and the base offset of
+// its batch (-1, -1 when empty).
+func (p *partition) maxTimestamp() (ts, base int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.maxTS, p.maxTSBase
+}
+
+// waiter is a fetch waiting for data on one or more partitions.
+type waiter struct{ ch chan struct{} }
+
+func newWaiter() *waiter { return &waiter{ch: make(chan struct{}, 1)} }
+
+func (w *waiter) wake() {
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// watch registers w to be woken by the next append or leader change. If the
+// partition already moved on from what the caller saw (next offset, epoch),
+// w is woken at once, so that no append is missed between the caller's read
+// and its registration.
+func (p *partition) watch(w *waiter, seenNext int64, seenEpoch int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.log.NextOffset() != seenNext || p.epoch() != seenEpoch {
+		w.wake()
+	}
+	p.waiters = append(p.waiters, w)
+}
+
+func (p *partition) unwatch(w *waiter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.waiters, w); i >= 0 {
+		last := len(p.waiters) - 1
+		p.waiters[i] = p.waiters[last]
+		p.waiters[last] = nil
+		p.waiters = p.waiters[:last]
+	}
+}
+
+func (p *partition) wakeLocked() {
+	for _, w := range p.waiters {
+		w.wake()
+	}
+}
+
+func (p *partition) closeWaiters() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	p.wakeLocked()
+}

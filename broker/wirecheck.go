@@ -1,0 +1,285 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+)
+
+// checkRequestShape walks a request body the way kmsg decodes it, before
+// kmsg does, and refuses two things kmsg (v1.15.0) handles badly:
+//
+//   - a tagged field count larger than the bytes that follow: kmsg keeps
+//     looping after its reader runs dry, billions of times for a count
+//     near 2^32, which would pin a CPU for seconds per frame;
+//   - array lengths that the bytes after them cannot hold: kmsg allocates
+//     the whole array before reading its elements, so a small frame could
+//     make it allocate far more than its size.
+//
+// The walk mirrors kmsg's field order per version, using the same kbin
+// primitives, so a request kmsg decodes successfully passes the same walk.
+// Where they could differ (a null where kmsg wants a value), kmsg fails
+// anyway, and a failed kmsg reader stops every loop.
+func checkRequestShape(key APIKey, version int16, body []byte) error {
+	w := &shapeWalk{r: kbin.Reader{Src: body}}
+	v := version
+	switch key {
+	case APIProduce:
+		w.flex = v >= 9
+		if v >= 3 {
+			w.str()
+		}
+		w.fixed(2 + 4)
+		w.array(func() {
+			if v <= 12 {
+				w.str()
+			} else {
+				w.fixed(16)
+			}
+			w.array(func() {
+				w.fixed(4)
+				w.bytes()
+				w.tags(nil)
+			})
+			w.tags(nil)
+		})
+		w.tags(nil)
+	case APIFetch:
+		w.flex = v >= 12
+		if v <= 14 {
+			w.fixed(4)
+		}
+		w.fixed(4 + 4)
+		if v >= 3 {
+			w.fixed(4)
+		}
+		if v >= 4 {
+			w.fixed(1)
+		}
+		if v >= 7 {
+			w.fixed(4 + 4)
+		}
+		w.array(func() {
+			if v <= 12 {
+				w.str()
+			} else {
+				w.fixed(16)
+			}
+			w.array(func() {
+				w.fixed(4)
+				if v >= 9 {
+					w.fixed(4)
+				}
+				w.fixed(8)
+				if v >= 12 {
+					w.fixed(4)
+				}
+				if v >= 5 {
+					w.fixed(8)
+				}
+				w.fixed(4)
+				w.tags(nil)
+			})
+			w.tags(nil)
+		})
+		if v >= 7 {
+			w.array(func() {
+				if v <= 12 {
+					w.str()
+				} else {
+					w.fixed(16)
+				}
+				w.array(func() { w.fixed(4) })
+				w.tags(nil)
+			})
+		}
+		if v >= 11 {
+			w.str()
+		}
+		w.tags(func(tag uint32, sub *shapeWalk) {
+			if tag == 1 { // ReplicaState: ID, Epoch, tags
+				sub.fixed(4 + 8)
+				sub.tags(nil)
+			}
+		})
+	case APIListOffsets:
+		w.flex = v >= 6
+		w.fixed(4)
+		if v >= 2 {
+			w.fixed(1)
+		}
+		w.array(func() {
+			w.str()
+			w.array(func() {
+				w.fixed(4)
+				if v >= 4 {
+					w.fixed(4)
+				}
+				w.fixed(8)
+				if v == 0 {
+					w.fixed(4)
+				}
+				w.tags(nil)
+			})
+			w.tags(nil)
+		})
+		if v >= 10 {
+			w.fixed(4)
+		}
+		w.tags(nil)
+	case APIMetadata:
+		w.flex = v >= 9
+		w.array(func() {
+			if v >= 10 {
+				w.fixed(16)
+			}
+			w.str()
+			w.tags(nil)
+		})
+		if v >= 4 {
+			w.fixed(1)
+		}
+		if v >= 8 && v <= 10 {
+			w.fixed(1)
+		}
+		if v >= 8 {
+			w.fixed(1)
+		}
+		w.tags(nil)
+	case APIApiVersions:
+		w.flex = v >= 3
+		if v >= 3 {
+			w.str()
+			w.str()
+		}
+		if v >= 5 {
+			w.str()
+			w.fixed(4)
+		}
+		w.tags(nil)
+	case APICreateTopics:
+		w.flex = v >= 5
+		w.array(func() {
+			w.str()
+			w.fixed(4 + 2)
+			w.array(func() {
+				w.fixed(4)
+				w.array(func() { w.fixed(4) })
+				w.tags(nil)
+			})
+			w.array(func() {
+				w.str()
+				w.str()
+				w.tags(nil)
+			})
+			w.tags(nil)
+		})
+		w.fixed(4)
+		if v >= 1 {
+			w.fixed(1)
+		}
+		w.tags(nil)
+	case APIInitProducerID:
+		w.flex = v >= 2
+		w.str()
+		w.fixed(4)
+		if v >= 3 {
+			w.fixed(8 + 2)
+		}
+		w.tags(nil)
+	default:
+		return fmt.Errorf("%w: no shape for %s", errProtocol, key)
+	}
+	return w.err()
+}
+
+// shapeWalk reads through a request without keeping anything.
+type shapeWalk struct {
+	r    kbin.Reader
+	flex bool
+	why  string // set when the walk refused something kmsg would accept
+}
+
+func (w *shapeWalk) err() error {
+	switch {
+	case w.why != "":
+		return fmt.Errorf("%w: malformed request: %s", errProtocol, w.why)
+	case !w.r.Ok():
+		return fmt.Errorf("%w: malformed request: truncated or invalid field", errProtocol)
+	}
+	return nil
+}
+
+func (w *shapeWalk) refuse(why string) {
+	if w.why == "" {
+		w.why = why
+	}
+	w.r.Src = nil
+	w.r.Span(1) // marks the reader bad
+}
+
+func (w *shapeWalk) fixed(n int) { w.r.Span(n) }
+
+// str skips a (nullable) string as kbin's CompactNullableString and
+// NullableString read it, without allocating.
+func (w *shapeWalk) str() {
+	var n int
+	if w.flex {
+		n = int(w.r.Uvarint()) - 1
+	} else {
+		n = int(w.r.Int16())
+	}
+	if n >= 0 {
+		w.r.Span(n)
+	}
+}
+
+func (w *shapeWalk) bytes() {
+	if w.flex {
+		w.r.CompactNullableBytes()
+	} else {
+		w.r.NullableBytes()
+	}
+}
+
+// array walks an array, requiring every element to take at least a byte, so
+// that the announced length is backed by data.
+func (w *shapeWalk) array(elem func()) {
+	var n int32
+	if w.flex {
+		n = w.r.CompactArrayLen()
+	} else {
+		n = w.r.ArrayLen()
+	}
+	for i := int32(0); i < n && w.r.Ok(); i++ {
+		before := len(w.r.Src)
+		elem()
+		if w.r.Ok() && len(w.r.Src) == before {
+			w.refuse("empty array element")
+		}
+	}
+}
+
+// tags walks a tagged field section (flexible versions only). known, if
+// set, walks the content of the tags kmsg decodes as structures.
+func (w *shapeWalk) tags(known func(tag uint32, sub *shapeWalk)) {
+	if !w.flex || !w.r.Ok() {
+		return
+	}
+	n := w.r.Uvarint()
+	if uint64(n) > uint64(len(w.r.Src))/2 { // a tag takes at least 2 bytes
+		w.refuse(fmt.Sprintf("%d tagged fields announced in %d bytes", n, len(w.r.Src)))
+		return
+	}
+	for i := uint32(0); i < n && w.r.Ok(); i++ {
+		tag := w.r.Uvarint()
+		content := w.r.Span(int(w.r.Uvarint()))
+		if known != nil && w.r.Ok() {
+			sub := &shapeWalk{r: kbin.Reader{Src: content}, flex: true}
+			known(tag, sub)
+			if sub.why != "" {
+				w.refuse(sub.why)
+			}
+		}
+	}
+}
