@@ -9,6 +9,7 @@ import (
 
 	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/picker"
+	"github.com/merlinkafka/merlin/seglog"
 )
 
 // Acks is how many replicas must have a batch before the broker answers.
@@ -230,6 +231,19 @@ type Config struct {
 	// refreshed in the background; errors that call for it refresh at once.
 	// Default 1 minute.
 	MetadataRefresh time.Duration
+	// SpillDir, if set, makes the downtime buffer spill to disk: batches
+	// waiting for a leader that is down are written there (one seglog per
+	// partition worker) and read back when it returns, so they no longer
+	// count against MaxBufferedBytes (they still count against
+	// MaxBufferedMessages), and they outlive the process: a producer
+	// started on the same directory sends what an earlier one left there,
+	// reporting each message through Config.OnDelivery. Only one producer
+	// may use a directory at a time. Default: no spill.
+	SpillDir string
+	// SpillFlush is the spill's fsync policy (see package seglog for what
+	// each promises). Default seglog's, an fsync every second.
+	SpillFlush seglog.FlushPolicy
+
 	// Topics are the per-topic overrides.
 	Topics map[string]TopicConfig
 	// EagerTopics are fetched and started by New instead of on first use.

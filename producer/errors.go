@@ -34,6 +34,10 @@ var (
 	// came: they will still be delivered or reported failed through their
 	// callbacks. It wraps the context's error too.
 	ErrUnacknowledged = errors.New("producer: accepted, not yet acknowledged")
+	// ErrLeftInSpill is reported, wrapping ErrClosed, for messages that Close
+	// could not deliver but that are in Config.SpillDir: the next producer
+	// started on that directory sends them.
+	ErrLeftInSpill = fmt.Errorf("%w; the message stays in the spill directory for the next producer", ErrClosed)
 )
 
 // PartialError is returned by a produce call that accepted only the first

@@ -390,8 +390,9 @@ func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetada
 			return
 		}
 		for _, part := range parts[len(derefParts(old)):] {
+			p.workers = append(p.workers, part.workers...)
+			p.adoptLeftovers(t, part)
 			for _, w := range part.workers {
-				p.workers = append(p.workers, w)
 				go w.run()
 			}
 		}
@@ -399,6 +400,28 @@ func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetada
 		p.workersMu.Unlock()
 	}
 	t.setReady(nil)
+}
+
+// adoptLeftovers hands a new partition the spills an earlier producer left
+// for it. Called under workersMu, before the workers run.
+func (p *Producer) adoptLeftovers(t *topicState, part *partition) {
+	refs := p.leftovers[t.name]
+	if len(refs) == 0 {
+		return
+	}
+	kept := refs[:0]
+	for _, r := range refs {
+		if r.Partition != part.id {
+			kept = append(kept, r)
+			continue
+		}
+		w := part.workers[r.Worker%len(part.workers)]
+		if err := w.adopt(r.Dir); err != nil {
+			p.log.Error("cannot replay a spill", "dir", r.Dir, "err", err)
+			p.bus.Emit(callbacks.Event{Kind: callbacks.Error, Time: time.Now(), Topic: t.name, Partition: part.id, Broker: -1, Err: err})
+		}
+	}
+	p.leftovers[t.name] = kept
 }
 
 func derefParts(p *[]*partition) []*partition {

@@ -1,8 +1,11 @@
 package producer
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/merlinkafka/merlin/buffer"
+	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/internal/kbatch"
 )
 
@@ -24,7 +27,7 @@ type note struct {
 
 // count is how many messages b holds, packed or not.
 func (b *batch) count() int {
-	if b.packed != nil {
+	if b.recs == nil {
 		return b.packedN
 	}
 	return len(b.recs)
@@ -65,6 +68,17 @@ func (w *worker) pack(b *batch) {
 // unpack restores b's messages from its packed bytes. Keys, values and
 // header values point into the packed buffer.
 func (w *worker) unpack(b *batch) {
+	if b.recs != nil {
+		return
+	}
+	if b.packed == nil && b.spill != nil {
+		packed, err := b.spill.Read(b.spillBase)
+		if err != nil {
+			w.unreadable(b, err)
+			return
+		}
+		b.packed = packed
+	}
 	if b.packed == nil {
 		return
 	}
@@ -91,6 +105,91 @@ func (w *worker) unpack(b *batch) {
 	}
 	b.recs = recs
 	b.packed, b.packedN, b.notes = nil, 0, nil
+}
+
+// unreadable handles a spilled batch that cannot be read back (the disk
+// failed it): its messages are lost to the producer and reported so.
+func (w *worker) unreadable(b *batch, err error) {
+	err = fmt.Errorf("producer: spilled batch at %d unreadable: %w", b.spillBase, err)
+	w.p.log.Error("spill", "err", err)
+	b.recs = w.t.getRecs()[:0]
+	for i := 0; i < b.packedN; i++ {
+		b.recs = append(b.recs, rec{deadline: b.deadline})
+	}
+	for _, n := range b.notes {
+		r := &b.recs[n.i]
+		r.msg.OnDelivery, r.w, r.idx = n.onDelivery, n.w, n.idx
+	}
+	b.notes = nil
+	b.lastErr = err
+	b.broken = true
+}
+
+// spillOut writes a packed batch to the worker's spill, when the producer
+// has one, and lets its bytes go from memory.
+func (w *worker) spillOut(b *batch) {
+	if w.p.cfg.SpillDir == "" || b.packed == nil || b.spill != nil {
+		return
+	}
+	if w.spill == nil {
+		sp, err := buffer.OpenSpill(buffer.Dir(w.p.cfg.SpillDir, w.t.name, w.part.id, w.index), w.p.cfg.SpillFlush, w.p.spillFiles, w.p.log)
+		if err != nil {
+			w.p.log.Error("spill unavailable; buffering in memory", "err", err)
+			return
+		}
+		w.spill = sp
+		w.spills = append(w.spills, sp)
+	}
+	base, err := w.spill.Append(b.packed)
+	if err != nil {
+		w.p.log.Error("spill write failed; buffering in memory", "err", err)
+		return
+	}
+	b.spill, b.spillBase = w.spill, base
+	b.packed = nil
+	if !b.memFree {
+		b.memFree = true
+		w.p.release(0, budget(b.packedN, b.bytes))
+	}
+}
+
+// adopt takes over a spill an earlier producer left: its batches go to the
+// front of the backlog, in order, reported through Config.OnDelivery.
+func (w *worker) adopt(dir string) error {
+	sp, err := buffer.OpenSpill(dir, w.p.cfg.SpillFlush, w.p.spillFiles, w.p.log)
+	if err != nil {
+		return err
+	}
+	w.spills = append(w.spills, sp)
+	if dir == buffer.Dir(w.p.cfg.SpillDir, w.t.name, w.part.id, w.index) {
+		w.spill = sp
+	}
+	var left []*batch
+	n := 0
+	err = sp.Left(func(base int64, h kbatch.Header) bool {
+		left = append(left, &batch{spill: sp, spillBase: base, packedN: int(h.NumRecords), bytes: h.Size(), memFree: true})
+		n += int(h.NumRecords)
+		return true
+	})
+	w.pending = append(left, w.pending...)
+	w.mu.Lock()
+	w.queued += n
+	w.mu.Unlock()
+	w.p.take(n, 0)
+	if n > 0 {
+		w.p.log.Info("replaying what an earlier producer spilled", "topic", w.t.name, "partition", w.part.id, "messages", n)
+		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: n})
+	}
+	return err
+}
+
+func (w *worker) closeSpills() {
+	for _, sp := range w.spills {
+		if err := sp.Close(); err != nil {
+			w.p.log.Warn("spill close", "err", err)
+		}
+	}
+	w.spills, w.spill = nil, nil
 }
 
 func errString(err error) string {

@@ -11,7 +11,9 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/merlinkafka/merlin/buffer"
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/seglog"
 )
 
 // Producer produces messages to Kafka. It is safe for concurrent use. Create
@@ -52,6 +54,11 @@ type Producer struct {
 	// to fail under the DropOldest policy.
 	shedWanted atomic.Int64
 
+	// leftovers are spills found at start, by topic, adopted by the
+	// partitions' workers when they start. Guarded by workersMu.
+	leftovers  map[string][]buffer.Ref
+	spillFiles *seglog.FileCache
+
 	pidMu   sync.Mutex
 	pid     int64
 	epoch   int16
@@ -87,16 +94,32 @@ func New(cfg Config) (*Producer, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	p.meta = &metaClient{p: p}
+	p.spillFiles = seglog.NewFileCache(64)
 	empty := map[string]*topicState{}
 	p.topics.Store(&empty)
-	p.bg.Add(1)
-	go p.metadataLoop()
+	if cfg.SpillDir != "" {
+		refs, err := buffer.Find(cfg.SpillDir)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("producer: spill directory: %w", err)
+		}
+		p.leftovers = map[string][]buffer.Ref{}
+		for _, r := range refs {
+			p.leftovers[r.Topic] = append(p.leftovers[r.Topic], r)
+		}
+		for topic := range p.leftovers {
+			p.topicState(topic)
+		}
+	}
 	for _, name := range cfg.EagerTopics {
 		p.topicState(name)
 	}
-	if len(cfg.EagerTopics) > 0 {
+	if len(cfg.EagerTopics) > 0 || len(p.leftovers) > 0 {
 		p.refreshSoon()
 	}
+	// Last: from here on the loop owns leftovers (under workersMu).
+	p.bg.Add(1)
+	go p.metadataLoop()
 	return p, nil
 }
 
@@ -288,7 +311,7 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 			out = appendBuffered(out, w.part.id, held, info)
 		}
 		if err != nil {
-			p.release(1, bytes)
+			p.release(1, budget(1, bytes))
 			return nil, err
 		}
 		return out, nil
@@ -321,7 +344,7 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 			for j := accepted; j < len(msgs); j++ {
 				rest += msgs[j].size()
 			}
-			p.release(len(msgs)-accepted, rest)
+			p.release(len(msgs)-accepted, budget(len(msgs)-accepted, rest))
 			if accepted > 0 {
 				return out, &PartialError{Accepted: accepted, Total: len(msgs), Err: err}
 			}
@@ -334,7 +357,7 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 		for j := accepted; j < len(msgs); j++ {
 			rest += msgs[j].size()
 		}
-		p.release(len(msgs)-accepted, rest)
+		p.release(len(msgs)-accepted, budget(len(msgs)-accepted, rest))
 		if accepted > 0 {
 			return out, &PartialError{Accepted: accepted, Total: len(msgs), Err: err}
 		}
@@ -380,7 +403,7 @@ func (p *Producer) route(t *topicState, parts []*partition, n int32, m *Message)
 // reserve takes room for msgs messages of bytes bytes in the producer's
 // buffer, as the BufferFull policy says.
 func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) error {
-	bytes += msgs * recOverhead
+	bytes = budget(msgs, bytes)
 	asked := false
 	for {
 		p.budMu.Lock()
@@ -421,6 +444,15 @@ func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) e
 	}
 }
 
+// take counts messages the producer took on without a produce call (a
+// spill left by an earlier producer): no policy applies, they are here.
+func (p *Producer) take(msgs, budgetBytes int) {
+	p.budMu.Lock()
+	p.budMsgs += msgs
+	p.budBytes += budgetBytes
+	p.budMu.Unlock()
+}
+
 func (p *Producer) bufferFullEvent(topic string, n int, err error) {
 	p.bus.Emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Time: time.Now(), Topic: topic,
 		Partition: -1, Broker: -1, Count: n, Err: err})
@@ -431,10 +463,14 @@ func (p *Producer) bufferFullEvent(topic string, n int, err error) {
 // MaxBufferedBytes bounds real memory, not only payloads.
 const recOverhead = int(unsafe.Sizeof(rec{}))
 
-// release gives back room; finished messages call it once. bytes is their
-// encoded size; the per-message overhead is added here, as in reserve.
-func (p *Producer) release(msgs, bytes int) {
-	bytes += msgs * recOverhead
+// budget is what msgs messages of bytes encoded bytes count for against
+// MaxBufferedBytes.
+func budget(msgs, bytes int) int { return bytes + msgs*recOverhead }
+
+// release gives back room for msgs messages and budgetBytes bytes (see
+// budget); finished messages call it once.
+func (p *Producer) release(msgs, budgetBytes int) {
+	bytes := budgetBytes
 	p.budMu.Lock()
 	p.budMsgs -= msgs
 	p.budBytes -= bytes

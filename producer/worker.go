@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/merlinkafka/merlin/buffer"
 	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/internal/kbatch"
 )
@@ -42,6 +43,14 @@ type batch struct {
 	packedN  int
 	notes    []note
 	deadline int64 // of the first message, unix nanoseconds; 0: none
+
+	// Spilled (see Config.SpillDir): the batch is in spill at spillBase
+	// and, while packed is nil too, nowhere in memory. Its bytes no longer
+	// count against MaxBufferedBytes (memFree).
+	spill     *buffer.Spill
+	spillBase int64
+	memFree   bool
+	broken    bool // its spilled bytes could not be read: fail, never send
 
 	attempts int
 	lastErr  error
@@ -100,7 +109,9 @@ type worker struct {
 	retryAt    time.Time
 	lastErr    error
 
-	builder    kbatch.Builder // packs batches during downtime
+	spill      *buffer.Spill   // this worker's own, opened on first need
+	spills     []*buffer.Spill // every spill it uses, adopted ones too
+	builder    kbatch.Builder  // packs batches during downtime
 	hdrScratch []kbatch.RecordHeader
 
 	retryNow atomic.Bool // the leader moved: skip the backoff
@@ -202,6 +213,7 @@ func (w *worker) emit(e callbacks.Event) {
 // run is the worker's goroutine.
 func (w *worker) run() {
 	defer close(w.done)
+	defer w.closeSpills()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -267,6 +279,7 @@ func (w *worker) collect() (stopping bool) {
 		for _, b := range sealed {
 			n += b.count()
 			w.pack(b)
+			w.spillOut(b)
 		}
 		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: n})
 	}
@@ -475,6 +488,10 @@ func (w *worker) resetProducerID() error {
 func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *batch) error {
 	set := &w.t.set
 	w.unpack(b)
+	if b.broken {
+		w.finish(b, -1, b.lastErr)
+		return nil
+	}
 	err := massage(w.t, w.part.id, b)
 	if err == nil && w.pid >= 0 && set.acks == AcksAll && !b.numbered {
 		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
@@ -617,6 +634,7 @@ func (w *worker) failed(err error, conn *brokerConn) {
 	w.setState(StateDowntime)
 	for _, b := range w.pending {
 		w.pack(b)
+		w.spillOut(b)
 	}
 	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
 	w.p.refreshSoon()
@@ -627,6 +645,11 @@ func (w *worker) failed(err error, conn *brokerConn) {
 // return only after every callback of what they waited for has run.
 func (w *worker) finish(b *batch, base int64, err error) {
 	w.settle(b, base, err)
+	if b.spill != nil && !errors.Is(err, ErrLeftInSpill) {
+		if aerr := b.spill.Ack(b.spillBase); aerr != nil {
+			w.p.log.Warn("spill: cannot record progress; its batches may be sent again after a restart", "err", aerr)
+		}
+	}
 	w.t.putRecs(b.recs)
 	b.recs = nil
 }
@@ -647,7 +670,11 @@ func (w *worker) settle(b *batch, base int64, err error) {
 	w.mu.Lock()
 	w.queued -= len(b.recs)
 	w.mu.Unlock()
-	w.p.release(len(b.recs), b.bytes)
+	mem := budget(len(b.recs), b.bytes)
+	if b.memFree {
+		mem = 0
+	}
+	w.p.release(len(b.recs), mem)
 }
 
 func (w *worker) deliver(r *rec, off int64, err error) {
@@ -751,6 +778,10 @@ func (w *worker) abort(err error) {
 	w.pending = append(w.pending, sealed...)
 	for _, list := range [][]*batch{w.inflight, w.retry, w.pending} {
 		for _, b := range list {
+			if b.spill != nil {
+				w.finish(b, -1, ErrLeftInSpill)
+				continue
+			}
 			w.finish(b, -1, err)
 		}
 	}
