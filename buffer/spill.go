@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/merlinkafka/merlin/internal/fsutil"
 	"github.com/merlinkafka/merlin/internal/kbatch"
 	"github.com/merlinkafka/merlin/seglog"
 )
@@ -35,6 +36,8 @@ import (
 var ErrSpillCorrupt = errors.New("buffer: spill state corrupt")
 
 const doneFile = "done"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Spill is the on-disk queue of one partition worker. It is safe for
 // concurrent use, but the producer uses it from the worker's goroutine.
@@ -166,24 +169,8 @@ func (s *Spill) Close() error {
 func writeDone(path string, off int64) error {
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(off))
-	binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[:8], crc32.MakeTable(crc32.Castagnoli)))
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b[:]); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[:8], castagnoli))
+	return fsutil.WriteFileAtomic(path, b[:])
 }
 
 func readDone(path string) (int64, error) {
@@ -194,7 +181,7 @@ func readDone(path string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(b) != 12 || binary.BigEndian.Uint32(b[8:]) != crc32.Checksum(b[:8], crc32.MakeTable(crc32.Castagnoli)) {
+	if len(b) != 12 || binary.BigEndian.Uint32(b[8:]) != crc32.Checksum(b[:8], castagnoli) {
 		// A torn done file: replaying from the start of the log resends
 		// batches already delivered (duplicates), which beats losing any.
 		return 0, fmt.Errorf("%w: %s", ErrSpillCorrupt, path)

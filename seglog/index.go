@@ -3,6 +3,7 @@ package seglog
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/merlinkafka/merlin/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,7 +14,7 @@ const (
 	logExt       = ".log"
 	indexExt     = ".index"
 	timeIndexExt = ".timeindex"
-	tmpSuffix    = ".tmp"
+	tmpSuffix    = fsutil.TmpSuffix
 	deletedSufx  = ".deleted"
 )
 
@@ -116,13 +117,13 @@ func decodeIndexes(off, tim []byte, size int64) ([]entry, error) {
 // the directory is fsynced. A crash in between leaves at worst a temporary
 // file (removed by Open) or a mismatched pair (rebuilt).
 func writeIndexFiles(dir string, base int64, es []entry) error {
-	if err := writeFileAtomic(segmentPath(dir, base, indexExt), encodeOffsetIndex(es)); err != nil {
+	if err := fsutil.WriteFileAtomic(segmentPath(dir, base, indexExt), encodeOffsetIndex(es)); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(segmentPath(dir, base, timeIndexExt), encodeTimeIndex(es)); err != nil {
+	if err := fsutil.WriteFileAtomic(segmentPath(dir, base, timeIndexExt), encodeTimeIndex(es)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }
 
 // readIndexFiles reads and checks the segment's index files.

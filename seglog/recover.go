@@ -3,6 +3,7 @@ package seglog
 import (
 	"errors"
 	"fmt"
+	"github.com/merlinkafka/merlin/internal/fsutil"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -80,7 +81,7 @@ func createSegmentFile(dir string, base int64) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("seglog: new segment: %w", err)
 	}
-	return syncDir(dir)
+	return fsutil.SyncDir(dir)
 }
 
 // cleanDir removes the leftovers of interrupted operations and returns the
@@ -121,7 +122,7 @@ func cleanDir(dir string, logger *slog.Logger) ([]int64, error) {
 		logger.Info("seglog: removed leftover file", "dir", dir, "file", name)
 	}
 	if len(leftovers) > 0 {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			return nil, err
 		}
 	}
@@ -199,7 +200,7 @@ func recoverNewest(dir string, base int64, o *Options) (*segment, error) {
 		}
 	}
 	if removed {
-		if err := syncDir(dir); err != nil {
+		if err := fsutil.SyncDir(dir); err != nil {
 			return nil, err
 		}
 	}

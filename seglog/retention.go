@@ -2,6 +2,7 @@ package seglog
 
 import (
 	"errors"
+	"github.com/merlinkafka/merlin/internal/fsutil"
 	"time"
 )
 
@@ -71,7 +72,7 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, syncDir(l.dir))
+	errs = append(errs, fsutil.SyncDir(l.dir))
 	for _, s := range victims {
 		l.logger.Info("seglog: retention deleted segment", "dir", l.dir, "segment", segmentName(s.base),
 			"from_offset", s.base, "to_offset", s.next, "bytes", s.diskSize)

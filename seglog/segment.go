@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/merlinkafka/merlin/internal/fsutil"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -326,7 +327,7 @@ func (s *segment) release() {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(append(errs, syncDir(s.dir))...); err != nil {
+	if err := errors.Join(append(errs, fsutil.SyncDir(s.dir))...); err != nil {
 		s.logger.Warn("seglog: removing a deleted segment", "segment", segmentName(s.base), "err", err)
 	}
 }
