@@ -3,10 +3,11 @@ package seglog
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/merlinkafka/merlin/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/merlinkafka/merlin/internal/fsutil"
 )
 
 // File name extensions.

@@ -3,7 +3,6 @@ package seglog
 import (
 	"errors"
 	"fmt"
-	"github.com/merlinkafka/merlin/internal/fsutil"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/fsutil"
 )
 
 // Open opens the log in dir, creating the directory and a first segment

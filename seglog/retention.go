@@ -2,8 +2,9 @@ package seglog
 
 import (
 	"errors"
-	"github.com/merlinkafka/merlin/internal/fsutil"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/fsutil"
 )
 
 // ApplyRetention deletes the oldest sealed segments that retention allows

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/merlinkafka/merlin/internal/fsutil"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/fsutil"
 )
 
 // errSegmentDeleted is returned internally when a reader reaches a segment
