@@ -72,3 +72,33 @@ func BenchmarkProduceAsyncBatchedParallel(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkProduceToChildBroker is the same as BenchmarkProduceAsyncBatched
+// with the broker in another process, so that a CPU profile of this one
+// shows only the producer.
+func BenchmarkProduceToChildBroker(b *testing.B) {
+	addr := startChildBroker(b, 0)
+	p, err := New(Config{Brokers: []string{addr}, Acks: AcksLeader, DisableIdempotence: true, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx := context.Background()
+	if _, err := p.Metadata(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	m := Message{Value: make([]byte, 100)}
+	b.ReportAllocs()
+	b.SetBytes(100)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := p.ProduceAsyncBatched(ctx, "bench", m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}

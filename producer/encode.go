@@ -43,10 +43,35 @@ func (b *batch) records() int {
 	return len(b.recs)
 }
 
-// encode builds the produce request for one batch. sarama encodes it when
-// it is sent; the records live in two slabs per batch (values and pointers),
-// not one allocation per message.
-func (p *Producer) encode(t *topicState, partition int32, b *batch) (*sarama.ProduceRequest, error) {
+// slabs hold the sarama records of the batch being sent. sarama encodes a
+// request inside AsyncProduce, before it returns, so one set per worker,
+// reused from batch to batch, is enough: no allocation per message, nor
+// per batch once they have grown.
+type slabs struct {
+	recs  []sarama.Record
+	ptrs  []*sarama.Record
+	hdrs  []sarama.RecordHeader
+	hptrs []*sarama.RecordHeader
+}
+
+// release drops the slabs' references to message bytes once sent.
+func (s *slabs) release(n, nh int) {
+	clear(s.recs[:n])
+	clear(s.hdrs[:nh])
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, n+n/4)
+	}
+	return s[:n]
+}
+
+// encode builds the produce request for one batch in the worker's slabs.
+// It returns the request and how many records and headers it used, for
+// slabs.release once AsyncProduce has returned.
+func (w *worker) encode(b *batch) (*sarama.ProduceRequest, int, int, error) {
+	p, t, partition, sl := w.p, w.t, w.part.id, &w.slabs
 	set := &t.set
 	msgs := b.recs
 	massaged := b.massaged
@@ -59,8 +84,9 @@ func (p *Producer) encode(t *topicState, partition int32, b *batch) (*sarama.Pro
 		first = msgs[0].ts
 	}
 	maxTS := first
-	slab := make([]sarama.Record, n)
-	ptrs := make([]*sarama.Record, n)
+	sl.recs = grow(sl.recs, n)
+	sl.ptrs = grow(sl.ptrs, n)
+	slab, ptrs := sl.recs, sl.ptrs
 	nh := 0
 	for i := 0; i < n; i++ {
 		if massaged != nil {
@@ -69,12 +95,9 @@ func (p *Producer) encode(t *topicState, partition int32, b *batch) (*sarama.Pro
 			nh += len(msgs[i].msg.Headers)
 		}
 	}
-	var hslab []sarama.RecordHeader
-	var hptrs []*sarama.RecordHeader
-	if nh > 0 {
-		hslab = make([]sarama.RecordHeader, nh)
-		hptrs = make([]*sarama.RecordHeader, nh)
-	}
+	sl.hdrs = grow(sl.hdrs, nh)
+	sl.hptrs = grow(sl.hptrs, nh)
+	hslab, hptrs := sl.hdrs, sl.hptrs
 	for i := 0; i < n; i++ {
 		var m *Message
 		ts := first
@@ -91,6 +114,7 @@ func (p *Producer) encode(t *topicState, partition int32, b *batch) (*sarama.Pro
 			maxTS = ts
 		}
 		r := &slab[i]
+		*r = sarama.Record{}
 		r.Key = m.Key
 		r.Value = m.Value
 		r.OffsetDelta = int64(i)
@@ -130,5 +154,5 @@ func (p *Producer) encode(t *topicState, partition int32, b *batch) (*sarama.Pro
 		Version:      7,
 	}
 	req.AddBatch(t.name, partition, rb)
-	return req, nil
+	return req, n, nh, nil
 }

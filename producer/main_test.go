@@ -46,7 +46,7 @@ func runChildBroker() int {
 
 // startChildBroker runs a broker in another process, so that what it
 // stores does not count in this process's heap. Each request waits latency.
-func startChildBroker(t *testing.T, latency time.Duration) string {
+func startChildBroker(t testing.TB, latency time.Duration) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childBrokerEnv+"="+latency.String())

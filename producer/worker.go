@@ -112,6 +112,7 @@ type worker struct {
 	spill      *buffer.Spill   // this worker's own, opened on first need
 	spills     []*buffer.Spill // every spill it uses, adopted ones too
 	builder    kbatch.Builder  // packs batches during downtime
+	slabs      slabs           // sarama records of the batch being sent
 	hdrScratch []kbatch.RecordHeader
 
 	retryNow atomic.Bool // the leader moved: skip the backoff
@@ -498,9 +499,13 @@ func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *ba
 		w.nextSeq = addSeq(w.nextSeq, int32(b.records()))
 	}
 	var req *sarama.ProduceRequest
+	var nrec, nhdr int
 	if err == nil {
-		req, err = w.p.encode(w.t, w.part.id, b)
+		req, nrec, nhdr, err = w.encode(b)
 	}
+	// sarama has encoded the request when AsyncProduce returns, whatever
+	// happens next: the slabs can go.
+	defer w.slabs.release(nrec, nhdr)
 	if err != nil {
 		// The batch itself cannot be encoded: its messages fail.
 		w.finish(b, -1, err)
