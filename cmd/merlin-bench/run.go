@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alexflint/go-arg"
+)
+
+type args struct {
+	Brokers        string        `arg:"--brokers" help:"comma-separated HOST:PORT of an existing cluster (default: the bundled broker as its own process, fresh per run)" placeholder:"ADDRS"`
+	Workloads      string        `arg:"--workloads" default:"w2,w3,w4,w5" help:"comma-separated workloads to run"`
+	Systems        string        `arg:"--systems" default:"merlin,kgo,sarama" help:"comma-separated systems to compare"`
+	Runs           int           `arg:"--runs" default:"3" help:"runs of every case and system; the table shows medians"`
+	Messages       string        `arg:"--messages" help:"message counts: N for every workload, or w2=N,w5=N,... (defaults w2=100000 per row, w3=100000, w4=10000, w5=1000000)" placeholder:"SPEC"`
+	Lists          string        `arg:"--lists" default:"1000,10000,100000" help:"W2's list sizes (messages in one call)"`
+	Partitions     int32         `arg:"--partitions" default:"4" help:"partitions of every topic"`
+	Linger         time.Duration `arg:"--linger" default:"10ms" help:"batch linger of every system: merlin's TTL, kgo's ProducerLinger, sarama's Flush.Frequency"`
+	Warmup         int           `arg:"--warmup" default:"100" help:"messages sent and acknowledged before each timed run"`
+	Timeout        time.Duration `arg:"--timeout" default:"5m" help:"limit of one run"`
+	Markdown       string        `arg:"--markdown" help:"also write the table as Markdown to FILE" placeholder:"FILE"`
+	SVG            string        `arg:"--svg" help:"also write a bar chart of msgs/s as SVG to FILE" placeholder:"FILE"`
+	CPUProfile     string        `arg:"--cpuprofile" help:"write a CPU profile of each timed run of the profiled systems to FILE-<case>-<system>-r<run>.<ext>" placeholder:"FILE"`
+	ProfileSystems string        `arg:"--profile-systems" default:"merlin" help:"systems whose runs --cpuprofile records"`
+	BrokerBin      string        `arg:"--broker-bin" help:"merlin-broker binary to run (default: next to merlin-bench, else built with go build)" placeholder:"PATH"`
+	InProcess      bool          `arg:"--in-process" help:"run the bundled broker inside the bench process (for tests: its CPU and memory then count against every system)"`
+}
+
+func (args) Description() string {
+	return "merlin-bench produces the same messages with merlin, franz-go kgo and sarama to the\nsame broker in one run and prints one table (workloads W2-W5 of BENCHMARKS.md).\n"
+}
+
+// run is the whole program: it parses argv, runs the benchmarks, writes the
+// table to stdout (and the files asked for) and returns the exit code.
+// Progress goes to stderr.
+func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
+	var a args
+	p, err := arg.NewParser(arg.Config{Program: "merlin-bench", IgnoreEnv: true, Out: stderr}, &a)
+	if err != nil {
+		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
+		return exitError
+	}
+	if err := p.Parse(argv); err != nil {
+		if errors.Is(err, arg.ErrHelp) {
+			p.WriteHelp(stdout)
+			return exitOK
+		}
+		p.WriteUsage(stderr)
+		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
+		return exitUsage
+	}
+	usage := func(format string, args ...any) int {
+		p.WriteUsage(stderr)
+		fmt.Fprintf(stderr, "merlin-bench: "+format+"\n", args...)
+		return exitUsage
+	}
+	workloads, err := parseWorkloads(a.Workloads)
+	if err != nil {
+		return usage("--workloads: %v", err)
+	}
+	names, err := parseSystems(a.Systems)
+	if err != nil {
+		return usage("--systems: %v", err)
+	}
+	profiled, err := parseSystems(a.ProfileSystems)
+	if err != nil {
+		return usage("--profile-systems: %v", err)
+	}
+	counts, err := parseMessages(a.Messages)
+	if err != nil {
+		return usage("--messages: %v", err)
+	}
+	lists, err := parseLists(a.Lists)
+	if err != nil {
+		return usage("--lists: %v", err)
+	}
+	switch {
+	case a.Runs < 1:
+		return usage("--runs: %d must be at least 1", a.Runs)
+	case a.Partitions < 1:
+		return usage("--partitions: %d must be at least 1", a.Partitions)
+	case a.Linger <= 0:
+		return usage("--linger: %v must be positive", a.Linger)
+	case a.Warmup < 0:
+		return usage("--warmup: %d must not be negative", a.Warmup)
+	case a.Timeout <= 0:
+		return usage("--timeout: %v must be positive", a.Timeout)
+	case a.InProcess && a.Brokers != "":
+		return usage("--in-process and --brokers exclude each other")
+	}
+	var addrs []string
+	for _, s := range strings.Split(a.Brokers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			addrs = append(addrs, s)
+		}
+	}
+
+	var src brokerSource
+	switch {
+	case len(addrs) > 0:
+		src = externalBrokers{addrs: addrs}
+	case a.InProcess:
+		src = inProcessBroker{partitions: a.Partitions}
+	default:
+		pb, err := newProcessBroker(ctx, a.BrokerBin, a.Partitions, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
+			return exitError
+		}
+		src = pb
+	}
+	defer src.cleanup()
+
+	e := &env{
+		brokers:    src,
+		partitions: a.Partitions,
+		linger:     a.Linger,
+		warmup:     a.Warmup,
+		timeout:    a.Timeout,
+		cpuprofile: a.CPUProfile,
+		profile:    map[string]bool{},
+		stderr:     stderr,
+	}
+	for _, s := range profiled {
+		e.profile[s] = true
+	}
+	rep := &report{
+		when:       time.Now(),
+		machine:    thisMachine(),
+		brokers:    src.describe(),
+		partitions: a.Partitions,
+		linger:     a.Linger,
+		runs:       a.Runs,
+	}
+	fmt.Fprintf(stderr, "merlin-bench: %s\n", rep.machine)
+	rep.cases = bench(ctx, e, buildCases(workloads, counts, lists), names, a.Runs, stderr)
+
+	if err := rep.writeText(stdout); err != nil {
+		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
+		return exitError
+	}
+	code := exitOK
+	for _, out := range []struct {
+		path  string
+		write func(io.Writer) error
+	}{{a.Markdown, rep.writeMarkdown}, {a.SVG, rep.writeSVG}} {
+		if out.path == "" {
+			continue
+		}
+		if err := writeFile(out.path, out.write); err != nil {
+			fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
+			code = exitError
+		}
+	}
+	if rep.failed() || ctx.Err() != nil {
+		code = exitError
+	}
+	return code
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/IBM/sarama"
+)
+
+// saramaClient is sarama's AsyncProducer (or its SyncProducer when opened
+// for sync sends): acks=1 (WaitForLocal), idempotence off, no compression,
+// Flush.Frequency = linger (0 when immediate), protocol version 3.0 as
+// merlin's own sarama connections. Other settings stay at sarama's defaults.
+type saramaClient struct {
+	async   sarama.AsyncProducer
+	sync    sarama.SyncProducer
+	drained sync.WaitGroup
+}
+
+var errWrongMode = errors.New("sarama: this call needs the other producer (async or sync)")
+
+func saramaConfig(o openOptions) *sarama.Config {
+	sc := sarama.NewConfig()
+	sc.ClientID = "merlin-bench"
+	sc.Version = sarama.V3_0_0_0
+	sc.Producer.RequiredAcks = sarama.WaitForLocal
+	sc.Producer.Idempotent = false
+	sc.Producer.Compression = sarama.CompressionNone
+	sc.Producer.Return.Successes = true
+	sc.Producer.Return.Errors = true
+	if !o.immediate {
+		sc.Producer.Flush.Frequency = o.linger
+	}
+	return sc
+}
+
+func openSarama(_ context.Context, o openOptions) (client, error) {
+	sc := saramaConfig(o)
+	if o.sync {
+		sp, err := sarama.NewSyncProducer(o.brokers, sc)
+		if err != nil {
+			return nil, err
+		}
+		return &saramaClient{sync: sp}, nil
+	}
+	ap, err := sarama.NewAsyncProducer(o.brokers, sc)
+	if err != nil {
+		return nil, err
+	}
+	c := &saramaClient{async: ap}
+	done := o.done
+	c.drained.Add(2)
+	go func() {
+		defer c.drained.Done()
+		for range ap.Successes() {
+			done(nil)
+		}
+	}()
+	go func() {
+		defer c.drained.Done()
+		for e := range ap.Errors() {
+			done(e.Err)
+		}
+	}()
+	return c, nil
+}
+
+func (c *saramaClient) produceList(ctx context.Context, topic string, vals [][]byte) error {
+	for _, v := range vals {
+		if err := c.produceOne(ctx, topic, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *saramaClient) produceOne(ctx context.Context, topic string, val []byte) error {
+	if c.async == nil {
+		return errWrongMode
+	}
+	select {
+	case c.async.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(val)}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *saramaClient) produceSync(_ context.Context, topic string, val []byte) error {
+	if c.sync == nil {
+		return errWrongMode
+	}
+	_, _, err := c.sync.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(val)})
+	return err
+}
+
+// close stops the producer, which first sends what it holds; sarama takes
+// no context.
+func (c *saramaClient) close(context.Context) error {
+	if c.sync != nil {
+		return c.sync.Close()
+	}
+	c.async.AsyncClose()
+	c.drained.Wait()
+	return nil
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// A client is one system's producer, opened for one run. Every message it
+// accepts must end in exactly one call of the done function it was opened
+// with.
+type client interface {
+	// produceList hands vals to the producer in one call where the API has
+	// one (merlin), or in a loop of single sends (kgo, sarama).
+	produceList(ctx context.Context, topic string, vals [][]byte) error
+	// produceOne hands one message to the producer.
+	produceOne(ctx context.Context, topic string, val []byte) error
+	// produceSync sends one message and waits for its acknowledgement.
+	produceSync(ctx context.Context, topic string, val []byte) error
+	// close waits for whatever is buffered and releases the producer.
+	close(ctx context.Context) error
+}
+
+// openOptions are what every system is opened with.
+type openOptions struct {
+	brokers []string
+	// linger is how long a batch may wait for more messages: merlin's TTL,
+	// kgo's ProducerLinger, sarama's Flush.Frequency.
+	linger time.Duration
+	// immediate asks for sends without batching delay: merlin's
+	// ProduceAsync instead of ProduceAsyncBatched, linger 0 for the others.
+	immediate bool
+	// sync opens the client for produceSync only (sarama's SyncProducer).
+	// Outcomes are then what produceSync returns, and done is not called.
+	sync bool
+	// done is called once for every message produced asynchronously, with
+	// its outcome.
+	done func(error)
+}
+
+// opener opens one system's client.
+type opener func(ctx context.Context, o openOptions) (client, error)
+
+// systems are the systems the bench knows, by name.
+var systems = map[string]opener{
+	"merlin": openMerlin,
+	"kgo":    openKgo,
+	"sarama": openSarama,
+}
+
+// systemOrder is the default order of systems in the table.
+var systemOrder = []string{"merlin", "kgo", "sarama"}
+
+// parseSystems reads a comma-separated list of system names.
+func parseSystems(s string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" {
+			continue
+		}
+		if systems[name] == nil {
+			known := make([]string, 0, len(systems))
+			for k := range systems {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return nil, fmt.Errorf("unknown system %q (want %s)", name, strings.Join(known, ", "))
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no system given")
+	}
+	// merlin first: the others are compared to it.
+	sort.SliceStable(out, func(i, j int) bool { return out[i] == "merlin" && out[j] != "merlin" })
+	return out, nil
+}
