@@ -217,7 +217,8 @@ type Config struct {
 	// MaxBufferedMessages and MaxBufferedBytes bound what the producer holds
 	// that no broker has acknowledged yet: batches being filled, in flight,
 	// and waiting for a leader that is down. Defaults 1 000 000 messages and
-	// 256 MiB. A message counts for its encoded size plus the producer's own
+	// 64 MiB (the Java client's buffer.memory is 32 MB, without counting its
+	// bookkeeping). A message counts for its encoded size plus the producer's own
 	// bookkeeping for it (about 140 bytes), so that the byte bound holds for
 	// real memory; batches waiting for a leader that is down are packed to
 	// their encoded size (see Producer.BufferedMessages).
@@ -273,7 +274,7 @@ const (
 	DefaultWorkersPerPartition = 1
 	DefaultMaxInFlight         = 5
 	DefaultMaxBufferedMessages = 1_000_000
-	DefaultMaxBufferedBytes    = 256 << 20
+	DefaultMaxBufferedBytes    = 64 << 20
 	DefaultMetadataRefresh     = time.Minute
 	DefaultBreakerFailures     = 3
 	DefaultBreakerTimeout      = 2 * time.Second

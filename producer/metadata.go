@@ -29,15 +29,22 @@ type topicState struct {
 	parts atomic.Pointer[[]*partition]
 
 	// recs recycles the slabs batches keep their messages in, so that a
-	// batch does not regrow (and re-zero) its slice from nothing.
-	recs sync.Pool
+	// batch does not regrow (and re-zero) its slice from nothing. A small
+	// free list rather than a sync.Pool, which every GC empties.
+	recs chan []rec
+	// recsHint is the size of the last batch sealed, the size to give a
+	// new slab.
+	recsHint atomic.Int32
 }
 
 func (t *topicState) getRecs() []rec {
-	if v, ok := t.recs.Get().(*[]rec); ok {
-		return (*v)[:0]
+	select {
+	case rs := <-t.recs:
+		return rs
+	default:
 	}
-	return make([]rec, 0, min(t.set.maxMessages, 256))
+	hint := int(t.recsHint.Load())
+	return make([]rec, 0, min(t.set.maxMessages, max(64, hint+hint/4)))
 }
 
 func (t *topicState) putRecs(rs []rec) {
@@ -45,8 +52,10 @@ func (t *topicState) putRecs(rs []rec) {
 		return
 	}
 	clear(rs) // drop references to the messages' bytes and callbacks
-	rs = rs[:0]
-	t.recs.Put(&rs)
+	select {
+	case t.recs <- rs[:0]:
+	default:
+	}
 }
 
 // partition is one partition of a topic with its workers.

@@ -61,6 +61,12 @@ func (w *worker) pack(b *batch) {
 	b.packed = packed
 	b.packedN = len(b.recs)
 	b.notes = notes
+	if !b.memFree && !b.overheadFree {
+		// Packed, a message costs its encoded bytes: its bookkeeping
+		// allowance goes back to the buffer.
+		b.overheadFree = true
+		w.p.release(0, budget(b.packedN, 0))
+	}
 	w.t.putRecs(b.recs)
 	b.recs = nil
 }
@@ -148,8 +154,9 @@ func (w *worker) spillOut(b *batch) {
 	b.spill, b.spillBase = w.spill, base
 	b.packed = nil
 	if !b.memFree {
+		held := w.heldBudget(b, b.packedN)
 		b.memFree = true
-		w.p.release(0, budget(b.packedN, b.bytes))
+		w.p.release(0, held)
 	}
 }
 

@@ -50,7 +50,9 @@ type batch struct {
 	spill     *buffer.Spill
 	spillBase int64
 	memFree   bool
-	broken    bool // its spilled bytes could not be read: fail, never send
+	// overheadFree: packed, its per-message bookkeeping no longer counts.
+	overheadFree bool
+	broken       bool // its spilled bytes could not be read: fail, never send
 
 	attempts int
 	lastErr  error
@@ -186,6 +188,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 }
 
 func (w *worker) sealLocked() {
+	w.t.recsHint.Store(int32(len(w.cur)))
 	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes, deadline: w.cur[0].deadline})
 	w.cur = nil
 	w.curBytes = 0
@@ -265,12 +268,16 @@ func (w *worker) run() {
 // too when it is due: its TTL passed, or a flush was asked for.
 func (w *worker) collect() (stopping bool) {
 	now := time.Now().UnixNano()
+	open := w.openBatchMaySeal()
 	w.mu.Lock()
 	stopping = w.stopping
-	if len(w.cur) > 0 && (w.flushReq || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
+	if len(w.cur) > 0 && open && (w.flushReq || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
 		w.sealLocked()
+		w.flushReq = false
 	}
-	w.flushReq = false
+	if len(w.cur) == 0 {
+		w.flushReq = false
+	}
 	sealed := w.sealed
 	w.sealed = nil
 	w.mu.Unlock()
@@ -300,12 +307,28 @@ func (w *worker) isStopping() bool {
 	return w.stopping
 }
 
-// nextWake is how long the worker may sleep: until the open batch's TTL,
-// a retry backoff, or the oldest deadline.
+// openBatchMaySeal reports whether the open batch, once due (TTL passed,
+// flush asked), should be sealed now: when it would go out at once (room
+// in the window, nothing queued ahead of it), or when the leader is down
+// (sealed batches are packed and spilled). Otherwise it stays open and
+// keeps growing until an answer frees a slot: under load, many small
+// flushes (ProduceSync from many goroutines) make one request, not many.
+func (w *worker) openBatchMaySeal() bool {
+	if w.state == StateDowntime {
+		return true
+	}
+	return len(w.inflight) < w.p.cfg.MaxInFlight && len(w.retry) == 0 && len(w.pending) == 0 &&
+		(w.retryAt.IsZero() || !time.Now().Before(w.retryAt))
+}
+
+// nextWake is how long the worker may sleep: until the open batch's TTL
+// (when it may then be sealed; otherwise an answer wakes the worker), a
+// retry backoff, or the oldest deadline.
 func (w *worker) nextWake() time.Duration {
 	d := time.Hour
+	open := w.openBatchMaySeal()
 	w.mu.Lock()
-	if len(w.cur) > 0 {
+	if len(w.cur) > 0 && open {
 		d = time.Duration(w.curFirst + int64(w.t.set.ttl) - time.Now().UnixNano())
 	}
 	w.mu.Unlock()
@@ -675,11 +698,19 @@ func (w *worker) settle(b *batch, base int64, err error) {
 	w.mu.Lock()
 	w.queued -= len(b.recs)
 	w.mu.Unlock()
-	mem := budget(len(b.recs), b.bytes)
-	if b.memFree {
-		mem = 0
+	w.p.release(len(b.recs), w.heldBudget(b, len(b.recs)))
+}
+
+// heldBudget is what b's n messages still count for against
+// MaxBufferedBytes.
+func (w *worker) heldBudget(b *batch, n int) int {
+	switch {
+	case b.memFree:
+		return 0
+	case b.overheadFree:
+		return b.bytes
 	}
-	w.p.release(len(b.recs), mem)
+	return budget(n, b.bytes)
 }
 
 func (w *worker) deliver(r *rec, off int64, err error) {
