@@ -136,7 +136,7 @@ func (p *Producer) topicState(name string) *topicState {
 		return t
 	}
 	set := p.cfg.topic(name)
-	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 16)}
+	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4)}
 	m := make(map[string]*topicState, len(old)+1)
 	for k, v := range old {
 		m[k] = v
