@@ -67,11 +67,11 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// encode builds the produce request for one batch in the worker's slabs.
-// It returns the request and how many records and headers it used, for
-// slabs.release once AsyncProduce has returned.
-func (w *worker) encode(b *batch) (*sarama.ProduceRequest, int, int, error) {
-	p, t, partition, sl := w.p, w.t, w.part.id, &w.slabs
+// encode builds the record batch of b in the worker's slabs. It returns it
+// and how many records and headers it used, for slabs.release once the
+// request carrying it has been encoded.
+func (w *worker) encode(b *batch) (*sarama.RecordBatch, int, int, error) {
+	t, sl := w.t, &w.slabs
 	set := &t.set
 	msgs := b.recs
 	massaged := b.massaged
@@ -148,11 +148,5 @@ func (w *worker) encode(b *batch) (*sarama.ProduceRequest, int, int, error) {
 	if b.numbered {
 		rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = b.pid, b.epoch, b.seq
 	}
-	req := &sarama.ProduceRequest{
-		RequiredAcks: sarama.RequiredAcks(set.acks),
-		Timeout:      int32(p.cfg.RequestTimeout / time.Millisecond),
-		Version:      7,
-	}
-	req.AddBatch(t.name, partition, rb)
-	return req, n, nh, nil
+	return rb, n, nh, nil
 }

@@ -115,6 +115,7 @@ type worker struct {
 	spills     []*buffer.Spill // every spill it uses, adopted ones too
 	builder    kbatch.Builder  // packs batches during downtime
 	slabs      slabs           // sarama records of the batch being sent
+	out        outgoing        // the batch being handed to its broker's sender
 	hdrScratch []kbatch.RecordHeader
 
 	retryNow atomic.Bool // the leader moved: skip the backoff
@@ -271,7 +272,11 @@ func (w *worker) collect() (stopping bool) {
 	open := w.openBatchMaySeal()
 	w.mu.Lock()
 	stopping = w.stopping
-	if len(w.cur) > 0 && open && (w.flushReq || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
+	// A flush (ProduceSync, ProduceAsync, Flush) goes out at once when
+	// nothing is in flight; otherwise it waits for the next answer (or the
+	// TTL), gathering what the other callers add meanwhile.
+	flushNow := w.flushReq && (len(w.inflight) == 0 || w.state == StateDowntime)
+	if len(w.cur) > 0 && open && (flushNow || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
 		w.sealLocked()
 		w.flushReq = false
 	}
@@ -521,13 +526,13 @@ func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *ba
 		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
 		w.nextSeq = addSeq(w.nextSeq, int32(b.records()))
 	}
-	var req *sarama.ProduceRequest
+	var rb *sarama.RecordBatch
 	var nrec, nhdr int
 	if err == nil {
-		req, nrec, nhdr, err = w.encode(b)
+		rb, nrec, nhdr, err = w.encode(b)
 	}
-	// sarama has encoded the request when AsyncProduce returns, whatever
-	// happens next: the slabs can go.
+	// The request carrying the batch has been encoded when submit returns,
+	// whatever happens next: the slabs can go.
 	defer w.slabs.release(nrec, nhdr)
 	if err != nil {
 		// The batch itself cannot be encoded: its messages fail.
@@ -544,23 +549,25 @@ func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *ba
 	b.gen = gen
 	b.conn = conn
 	w.emit(callbacks.Event{Kind: callbacks.Flush, Count: len(b.recs), Bytes: b.bytes})
-	if set.acks == AcksNone {
-		if err := broker.AsyncProduce(req, nil); err != nil {
-			done(err)
-			return err
+	o := &w.out
+	o.broker, o.topic, o.partition, o.acks, o.rb = broker, w.t.name, w.part.id, set.acks, rb
+	o.onAnswer = nil
+	if set.acks != AcksNone {
+		acks := w.acks
+		o.onAnswer = func(resp *sarama.ProduceResponse, err error) {
+			// sarama's reader goroutine: hand over, never block (acks has
+			// room for every batch in flight).
+			acks <- ack{b: b, resp: resp, err: err}
 		}
+	}
+	if err := conn.submit(o); err != nil {
+		done(err)
+		return err
+	}
+	if set.acks == AcksNone {
 		done(nil)
 		w.finish(b, -1, nil)
 		return nil
-	}
-	acks := w.acks
-	if err := broker.AsyncProduce(req, func(resp *sarama.ProduceResponse, err error) {
-		// sarama's reader goroutine: hand over, never block (acks has room
-		// for every batch in flight).
-		acks <- ack{b: b, resp: resp, err: err}
-	}); err != nil {
-		done(err)
-		return err
 	}
 	w.inflight = append(w.inflight, b)
 	return nil
