@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -90,7 +91,11 @@ func (p *partition) append(node int32, batch []byte, h kbatch.Header) appendResu
 	kbatch.SetPartitionLeaderEpoch(batch, p.epoch())
 	base, err := p.log.Append(batch)
 	if err != nil {
-		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: err}
+		code := kerr.KafkaStorageError.Code
+		if errors.Is(err, ErrInvalidBatch) {
+			code = kerr.CorruptMessage.Code
+		}
+		return appendResult{base: -1, code: code, err: err}
 	}
 	h.BaseOffset = base
 	p.observeLocked(h)
@@ -125,6 +130,17 @@ func (p *partition) rebuild() (int64, error) {
 	defer p.mu.Unlock()
 	maxPID := int64(-1)
 	off, end := p.log.StartOffset(), p.log.NextOffset()
+	if hs, ok := p.log.(headerScanner); ok {
+		err := hs.ScanHeaders(off, func(h kbatch.Header) bool {
+			if h.BaseOffset >= end {
+				return false
+			}
+			p.observeLocked(h)
+			maxPID = max(maxPID, h.ProducerID)
+			return true
+		})
+		return maxPID, err
+	}
 	var buf []byte
 	for off < end {
 		var err error

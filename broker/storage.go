@@ -1,13 +1,17 @@
 package broker
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/merlinkafka/merlin/internal/kbatch"
+)
 
 // Storage keeps the partition logs of a cluster and the list of its topics.
 //
 // The broker opens every partition it knows once, through OpenPartition, and
 // closes the Storage (which closes its partitions) when the cluster that owns
-// it closes. Implementations: NewMemoryStorage here, and an on-disk store
-// built on package seglog.
+// it closes. Implementations: NewMemoryStorage, and NewDiskStorage on
+// package seglog.
 type Storage interface {
 	// OpenPartition opens (creating it if needed) the log of one partition.
 	// It is called once per partition, under the cluster's topic lock.
@@ -42,13 +46,17 @@ type PartitionLog interface {
 	// assigns the batch the next offset by patching its BaseOffset field (the
 	// CRC does not cover it), stores the bytes otherwise unchanged, and
 	// returns that base offset. Append may patch batch in place but must not
-	// keep it after returning: the broker reuses the buffer.
+	// keep it after returning: the broker reuses the buffer. An error
+	// wrapping ErrInvalidBatch (a batch the log refuses) is answered
+	// CORRUPT_MESSAGE; any other error KAFKA_STORAGE_ERROR.
 	Append(batch []byte) (base int64, err error)
 	// Read appends to dst whole batches, starting with the batch that
 	// contains offset, while their total stays within maxBytes, but always at
 	// least one batch when offset < NextOffset. It returns dst unchanged when
 	// offset == NextOffset, and an error wrapping ErrOffsetOutOfRange when
-	// offset is below StartOffset or above NextOffset.
+	// offset is below StartOffset or above NextOffset (Fetch answers
+	// OFFSET_OUT_OF_RANGE). Any other error, such as corrupt stored data,
+	// is answered KAFKA_STORAGE_ERROR.
 	Read(offset int64, maxBytes int, dst []byte) ([]byte, error)
 	// StartOffset is the first offset still in the log (the log start offset).
 	StartOffset() int64
@@ -66,3 +74,15 @@ type PartitionLog interface {
 // ErrOffsetOutOfRange is wrapped by PartitionLog.Read when the offset is not
 // in the log. The broker answers it with OFFSET_OUT_OF_RANGE.
 var ErrOffsetOutOfRange = errors.New("broker: offset out of range")
+
+// ErrInvalidBatch is wrapped by PartitionLog.Append when the log refuses a
+// batch as malformed. The broker answers it with CORRUPT_MESSAGE.
+var ErrInvalidBatch = errors.New("broker: invalid record batch")
+
+// headerScanner is implemented by partition logs that can list their batch
+// headers without reading the records (the disk log): the cluster then
+// rebuilds its producer state from them at startup instead of reading the
+// whole log.
+type headerScanner interface {
+	ScanHeaders(from int64, fn func(kbatch.Header) bool) error
+}

@@ -1,17 +1,86 @@
 // Command merlin-broker runs merlin's Kafka-protocol broker: a single node
 // that Kafka clients (kcat, librdkafka, franz-go, sarama, kafka-python, ...)
-// produce to and consume from, for local development and tests.
+// produce to and consume from, for local development, tests and small
+// deployments.
 //
 // Usage:
 //
-//	merlin-broker [--listen HOST:PORT] [--memory] [--partitions N] [--log-level LEVEL]
+//	merlin-broker [--listen HOST:PORT] [--dir DIR | --memory] [--fsync POLICY]
+//	              [--segment-bytes SIZE] [--segment-records N] [--segment-age DURATION]
+//	              [--retention DURATION] [--retention-bytes SIZE] [--retention-check DURATION]
+//	              [--partitions N] [--max-open-files N] [--log-level LEVEL]
 //
 // It prints "merlin-broker listening on HOST:PORT" once it accepts
-// connections, and stops cleanly on SIGINT or SIGTERM. Exit status: 0 after
-// a clean stop, 1 when the broker cannot start (for example, the port is in
-// use), 2 for bad flags.
+// connections, and stops cleanly on SIGINT or SIGTERM (fsyncing every
+// partition and releasing its data directory).
 //
-// Storage is in memory for now (--memory); data does not survive a restart.
+// # Storage
+//
+// Data lives on disk in --dir (default ./merlin-data), one segmented log per
+// topic-partition (package seglog), with the topic list beside them
+// (broker.DiskStorage documents the layout). Topics, partitions, records and
+// offsets survive a restart. The directory is guarded by an OS advisory lock
+// (flock) held while the broker runs: a second broker on it fails at once,
+// and the kernel drops the lock when the process dies, so that a broker
+// killed with kill -9 restarts on the same directory without anyone deleting
+// anything. On restart each partition's newest segment is checked batch by
+// batch (length, CRC-32C); a torn or corrupt tail left by a crash is cut off,
+// and the cut logged (WARN "truncated torn or corrupt tail") with its offset
+// and size.
+//
+// --memory keeps everything in memory instead: nothing survives the process,
+// and the disk flags are ignored.
+//
+// Sizes (--segment-bytes, --retention-bytes) take a plain byte count or a
+// suffix: K, M, G, T (or KiB, MiB, GiB, TiB) for powers of 1024, KB, MB, GB,
+// TB for powers of 1000. Durations take Go's syntax (500ms, 90s, 36h) or
+// whole days (7d).
+//
+// Segments roll at --segment-bytes (default 64MiB), --segment-records
+// (default 0: no count limit) or --segment-age (default 0: 7 days, or
+// --retention when that is shorter, so that a slow partition's old data can
+// go). Retention (--retention age, --retention-bytes per partition; 0 keeps
+// everything) deletes whole sealed segments, oldest first, every
+// --retention-check (default 1m); the earliest offset moves forward, and
+// consumers below it get OFFSET_OUT_OF_RANGE.
+//
+// # Durability: --fsync
+//
+// A produce is acknowledged once its batch is written into the operating
+// system's page cache, and --fsync says when the page cache is forced to the
+// disk. The default is interval=1s.
+//
+// After kill -9, or any crash of the broker process while the machine stays
+// up, the page cache survives: every acknowledged record is kept, whatever
+// the policy. After a power cut or a kernel crash, only what was fsynced is
+// certain:
+//
+//	always       every acknowledged record survives: the answer is sent after
+//	             the fsync (one fsync per produce to a partition, so the
+//	             slowest mode)
+//	every=N      each partition fsyncs after every N records; at most the
+//	             last N-1 records acknowledged on a partition can be lost
+//	interval=T   each partition with new data fsyncs every T in the
+//	             background; about the last T of acknowledged records can be
+//	             lost (default: interval=1s)
+//	never        the operating system writes back when it chooses (within
+//	             about 30 seconds on Linux by default); what it had not
+//	             written can be lost, which is bounded by the fsync merlin
+//	             still runs at every segment roll and every eighth of
+//	             --segment-bytes (at least 1MiB) written to a partition
+//
+// In every mode a segment is fsynced when it rolls and at a clean stop, and
+// whatever a power cut loses is at the end of a partition's log, where the
+// restart cuts it off cleanly: a loss never leaves a gap or garbage in the
+// middle.
+//
+// # Exit status
+//
+// 0 after a clean stop; 1 when the broker cannot start: the data directory
+// cannot be created or written, is in use by another running broker, was
+// made by an incompatible version of merlin (or is not a merlin data
+// directory), or the listen address is taken; 2 for bad flags. The message
+// on stderr says which.
 package main
 
 import (
@@ -22,26 +91,61 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/alexflint/go-arg"
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/seglog"
 )
 
 type args struct {
-	Listen         string `arg:"--listen" default:"127.0.0.1:9092" help:"address to listen on (port 0: any free port)"`
-	Memory         bool   `arg:"--memory" help:"keep data in memory, lost on exit (the only storage so far, also the default)"`
-	Partitions     int32  `arg:"--partitions" default:"1" help:"partitions of auto-created topics"`
-	NoAutoCreate   bool   `arg:"--no-auto-create" help:"do not create unknown topics on Metadata requests"`
-	NodeID         int32  `arg:"--node-id" default:"0" help:"Kafka node id of this broker"`
-	AdvertisedHost string `arg:"--advertised-host" help:"host given to clients in Metadata (default: the listen address)" placeholder:"HOST"`
-	AdvertisedPort int32  `arg:"--advertised-port" help:"port given to clients in Metadata (default: the listen port)" placeholder:"PORT"`
-	LogLevel       string `arg:"--log-level" default:"info" help:"debug, info, warn or error"`
+	Listen         string             `arg:"--listen" default:"127.0.0.1:9092" help:"address to listen on (port 0: any free port)"`
+	Dir            string             `arg:"--dir" default:"./merlin-data" help:"data directory, created if needed and locked while the broker runs" placeholder:"DIR"`
+	Memory         bool               `arg:"--memory" help:"keep data in memory instead of --dir: nothing survives the process"`
+	Fsync          seglog.FlushPolicy `arg:"--fsync" default:"interval=1s" help:"when acknowledged data is forced to disk: always, every=N (records), interval=DURATION or never; see below" placeholder:"POLICY"`
+	SegmentBytes   byteSize           `arg:"--segment-bytes" default:"64MiB" help:"roll a partition's segment at this size" placeholder:"SIZE"`
+	SegmentRecords int64              `arg:"--segment-records" default:"0" help:"roll a partition's segment at this many records (0: no count limit)" placeholder:"N"`
+	SegmentAge     duration           `arg:"--segment-age" default:"0" help:"roll a partition's segment this old (0: 7 days, or --retention if shorter)" placeholder:"DURATION"`
+	Retention      duration           `arg:"--retention" default:"0" help:"delete segments whose newest record is older than this (0: keep forever)" placeholder:"DURATION"`
+	RetentionBytes byteSize           `arg:"--retention-bytes" default:"0" help:"per partition, delete the oldest segments while it stays this large without them (0: no limit)" placeholder:"SIZE"`
+	RetentionCheck duration           `arg:"--retention-check" default:"1m" help:"how often retention runs" placeholder:"DURATION"`
+	MaxOpenFiles   int                `arg:"--max-open-files" default:"1000" help:"segment files kept open, all partitions together" placeholder:"N"`
+	Partitions     int32              `arg:"--partitions" default:"1" help:"partitions of auto-created topics"`
+	NoAutoCreate   bool               `arg:"--no-auto-create" help:"do not create unknown topics on Metadata requests"`
+	NodeID         int32              `arg:"--node-id" default:"0" help:"Kafka node id of this broker"`
+	AdvertisedHost string             `arg:"--advertised-host" help:"host given to clients in Metadata (default: the listen address)" placeholder:"HOST"`
+	AdvertisedPort int32              `arg:"--advertised-port" help:"port given to clients in Metadata (default: the listen port)" placeholder:"PORT"`
+	LogLevel       string             `arg:"--log-level" default:"info" help:"debug, info, warn or error"`
 }
 
 func (args) Description() string {
-	return "merlin-broker serves the Kafka protocol (Produce, Fetch, Metadata, ListOffsets,\nCreateTopics, InitProducerId, ApiVersions) from one process.\n"
+	return "merlin-broker serves the Kafka protocol (Produce, Fetch, Metadata, ListOffsets,\n" +
+		"CreateTopics, InitProducerId, ApiVersions) from one process, storing data on disk\n" +
+		"in --dir (or in memory with --memory).\n"
+}
+
+func (args) Epilogue() string {
+	return `Sizes: a byte count, or with K, M, G, T (KiB, MiB, ...: powers of 1024) or
+KB, MB, GB, TB (powers of 1000). Durations: 500ms, 90s, 36h, or whole days: 7d.
+
+--fsync: a produce is acknowledged once written to the OS page cache. After
+kill -9 (the machine stays up) every acknowledged record survives, in every
+mode. After a power cut or kernel crash:
+  always       every acknowledged record survives (fsync before the answer)
+  every=N      at most the last N-1 records of a partition can be lost
+  interval=T   about the last T of records can be lost (default interval=1s)
+  never        the OS writes back when it likes; what it had not written can
+               be lost (merlin still fsyncs at each segment roll and every
+               eighth of --segment-bytes, at least 1MiB, of a partition)
+Whatever is lost is at the end of a partition's log; the restart cuts it off
+cleanly and logs the cut.
+
+Exit status: 0 after a clean stop (SIGINT, SIGTERM); 1 when the broker cannot
+start (data directory not writable, in use by another broker, made by an
+incompatible version; listen address taken); 2 for bad flags.`
 }
 
 func main() {
@@ -58,13 +162,32 @@ const (
 	exitUsage = 2
 )
 
-// configFlags maps broker.Config fields to the flags that set them.
+// configFlags maps broker.Config and broker.DiskOptions fields to the flags
+// that set them.
 var configFlags = map[string]string{
-	"Listen":            "--listen",
-	"NodeID":            "--node-id",
-	"AdvertisedHost":    "--advertised-host",
-	"AdvertisedPort":    "--advertised-port",
-	"DefaultPartitions": "--partitions",
+	"Listen":                 "--listen",
+	"NodeID":                 "--node-id",
+	"AdvertisedHost":         "--advertised-host",
+	"AdvertisedPort":         "--advertised-port",
+	"DefaultPartitions":      "--partitions",
+	"dir":                    "--dir",
+	"SegmentBytes":           "--segment-bytes",
+	"SegmentRecords":         "--segment-records",
+	"SegmentAge":             "--segment-age",
+	"RetentionAge":           "--retention",
+	"RetentionBytes":         "--retention-bytes",
+	"RetentionCheckInterval": "--retention-check",
+	"MaxOpenFiles":           "--max-open-files",
+}
+
+// flagError rewrites a broker.ErrInvalidConfig error to name the flag rather
+// than the field.
+func flagError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": ")
+	if field, rest, ok := strings.Cut(msg, ": "); ok && configFlags[field] != "" {
+		msg = configFlags[field] + ": " + rest
+	}
+	return msg
 }
 
 // run is the whole program: it parses args, serves until ctx is done, and
@@ -99,6 +222,12 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if a.Partitions < 1 || a.Partitions > broker.MaxPartitions {
 		return usage("--partitions: %d is not in [1, %d]", a.Partitions, broker.MaxPartitions)
 	}
+	if a.RetentionCheck <= 0 {
+		return usage("--retention-check: must be positive, got %v", time.Duration(a.RetentionCheck))
+	}
+	if a.MaxOpenFiles < 1 {
+		return usage("--max-open-files: must be at least 1, got %d", a.MaxOpenFiles)
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg := broker.Config{
@@ -107,20 +236,38 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		AdvertisedHost:          a.AdvertisedHost,
 		AdvertisedPort:          a.AdvertisedPort,
 		Logger:                  logger,
-		Storage:                 broker.NewMemoryStorage(),
 		DisableAutoCreateTopics: a.NoAutoCreate,
 		DefaultPartitions:       a.Partitions,
 	}
 	if err := cfg.Validate(); err != nil {
-		// Name the flag rather than the Config field.
-		msg := strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": ")
-		if field, rest, ok := strings.Cut(msg, ": "); ok && configFlags[field] != "" {
-			msg = configFlags[field] + ": " + rest
+		return usage("%s", flagError(err))
+	}
+	if a.Memory {
+		cfg.Storage = broker.NewMemoryStorage()
+	} else {
+		st, err := broker.NewDiskStorage(a.Dir, broker.DiskOptions{
+			SegmentBytes:           int64(a.SegmentBytes),
+			SegmentRecords:         a.SegmentRecords,
+			SegmentAge:             time.Duration(a.SegmentAge),
+			Flush:                  a.Fsync,
+			RetentionAge:           time.Duration(a.Retention),
+			RetentionBytes:         int64(a.RetentionBytes),
+			RetentionCheckInterval: time.Duration(a.RetentionCheck),
+			MaxOpenFiles:           a.MaxOpenFiles,
+			Logger:                 logger,
+		})
+		if errors.Is(err, broker.ErrInvalidConfig) {
+			return usage("%s", flagError(err))
 		}
-		return usage("%s", msg)
+		if err != nil {
+			fmt.Fprintf(stderr, "merlin-broker: %v\n", err)
+			return exitError
+		}
+		cfg.Storage = st
 	}
 	b, err := broker.New(cfg)
 	if err != nil {
+		_ = cfg.Storage.Close()
 		fmt.Fprintf(stderr, "merlin-broker: %v\n", err)
 		return exitError
 	}
@@ -137,4 +284,57 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// byteSize is a flag value in bytes: a count, or a number with a unit.
+type byteSize int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	// Longest suffixes first.
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
+	{"b", 1},
+}
+
+func (s *byteSize) UnmarshalText(b []byte) error {
+	text := strings.TrimSpace(string(b))
+	lower := strings.ToLower(text)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(lower, u.suffix) {
+			lower, mult = strings.TrimSpace(strings.TrimSuffix(lower, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(lower, 10, 64)
+	if err != nil || n < 0 || mult > 1 && n > (1<<62)/mult {
+		return fmt.Errorf("%q is not a size such as 1048576, 64MiB or 1GB", text)
+	}
+	*s = byteSize(n * mult)
+	return nil
+}
+
+// duration is a flag value: Go's duration syntax, or whole days ("7d").
+type duration time.Duration
+
+func (d *duration) UnmarshalText(b []byte) error {
+	text := strings.TrimSpace(string(b))
+	if days, ok := strings.CutSuffix(text, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 64)
+		if err != nil || n < 0 || n > 100*365 {
+			return fmt.Errorf("%q is not a duration such as 90s, 36h or 7d", text)
+		}
+		*d = duration(time.Duration(n) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(text)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration such as 90s, 36h or 7d", text)
+	}
+	*d = duration(v)
+	return nil
 }

@@ -4,16 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/broker"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -47,9 +52,30 @@ func TestRunBadFlags(t *testing.T) {
 		{[]string{"--listen", "no-port"}, "--listen: \"no-port\" is not host:port"},
 		{[]string{"--node-id", "-3"}, "--node-id: must be at least 0"},
 		{[]string{"--advertised-port", "70000"}, "--advertised-port"},
+		{[]string{"--fsync", "sometimes"}, "--fsync"},
+		{[]string{"--fsync", "every=0"}, "every=N needs a record count"},
+		{[]string{"--fsync", "interval=-1s"}, "interval=DURATION needs a positive duration"},
+		{[]string{"--segment-bytes", "lots"}, "--segment-bytes"},
+		{[]string{"--segment-bytes", "-1"}, "--segment-bytes"},
+		{[]string{"--segment-bytes", "3GiB"}, "--segment-bytes: must be in [0, 2147483647]"},
+		{[]string{"--segment-records", "-1"}, "--segment-records: must not be negative"},
+		{[]string{"--retention", "forever"}, "--retention"},
+		{[]string{"--retention", "-5s"}, "--retention"},
+		{[]string{"--retention-bytes", "1XB"}, "--retention-bytes"},
+		{[]string{"--retention-check", "0"}, "--retention-check: must be positive"},
+		{[]string{"--max-open-files", "0"}, "--max-open-files: must be at least 1"},
+		{[]string{"--dir", ""}, "--dir: the data directory must be named"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), c.args, &stdout, &stderr); code != exitUsage {
+		// A cancelled context: should a case start a broker after all, run
+		// returns at once (with the wrong code) instead of serving.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		c.args = append([]string{"--listen", "127.0.0.1:0"}, c.args...)
+		if !slices.Contains(c.args, "--dir") {
+			c.args = append(c.args, "--dir", filepath.Join(t.TempDir(), "data"))
+		}
+		if code := run(ctx, c.args, &stdout, &stderr); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (stderr %q)", c.args, code, exitUsage, stderr.String())
 		}
 		if !strings.Contains(stderr.String(), c.want) || !strings.Contains(stderr.String(), "Usage:") {
@@ -71,60 +97,231 @@ func TestRunPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--listen", ln.Addr().String()}, &stdout, &stderr); code != exitError {
+	if code := run(context.Background(), []string{"--listen", ln.Addr().String(), "--dir", dir}, &stdout, &stderr); code != exitError {
 		t.Fatalf("exit %d, want %d", code, exitError)
 	}
 	if msg := stderr.String(); !strings.Contains(msg, "cannot listen on "+ln.Addr().String()) || !strings.Contains(msg, "address already in use") {
 		t.Fatalf("stderr %q", msg)
 	}
+	// The data directory was released.
+	st, err := broker.NewDiskStorage(dir, broker.DiskOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("data directory still held after the failed start: %v", err)
+	}
+	st.Close()
 }
 
-// run serves until its context ends, and clients can use it meanwhile.
-func TestRunServesUntilCancelled(t *testing.T) {
+// The data directory's problems get exit status 1 and say what is wrong.
+func TestRunDataDirErrors(t *testing.T) {
+	quiet := broker.DiskOptions{Logger: slog.New(slog.DiscardHandler)}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	locked := t.TempDir()
+	st, err := broker.NewDiskStorage(locked, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	newer := t.TempDir()
+	st2, err := broker.NewDiskStorage(newer, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2.Close()
+	if err := os.WriteFile(filepath.Join(newer, "merlin-format.json"), []byte(`{"format":"merlin-broker-data","version":2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	foreign := t.TempDir()
+	if err := os.WriteFile(filepath.Join(foreign, "thesis.tex"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, dir, want string
+	}{
+		{"not writable", filepath.Join(file, "data"), "data directory is not writable: cannot create"},
+		{"locked", locked, fmt.Sprintf("data directory is in use by another broker: %s is locked by a running broker (pid %d)", locked, os.Getpid())},
+		{"newer version", newer, "was made by a newer merlin (data format version 2; this broker reads version 1)"},
+		{"not merlin's", foreign, "is not empty and is not a merlin data directory"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--dir", c.dir}, &stdout, &stderr); code != exitError {
+			t.Errorf("%s: exit %d, want %d (stderr %q)", c.name, code, exitError, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%s: stderr %q does not say %q", c.name, stderr.String(), c.want)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%s: stdout %q", c.name, stdout.String())
+		}
+	}
+}
+
+func TestSizeAndDurationFlags(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "1048576": 1 << 20, "64MiB": 64 << 20, "64M": 64 << 20, "64m": 64 << 20,
+		"1GB": 1e9, "2 KiB": 2048, "3kb": 3000, "1T": 1 << 40, "7b": 7,
+	} {
+		var s byteSize
+		if err := s.UnmarshalText([]byte(in)); err != nil || int64(s) != want {
+			t.Errorf("size %q: %d, %v; want %d", in, s, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5M", "M", "12 parsecs", "99999999999T"} {
+		var s byteSize
+		if err := s.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("size %q accepted as %d", in, s)
+		}
+	}
+	for in, want := range map[string]time.Duration{
+		"0": 0, "7d": 7 * 24 * time.Hour, "36h": 36 * time.Hour, "1h30m": 90 * time.Minute, "250ms": 250 * time.Millisecond,
+	} {
+		var d duration
+		if err := d.UnmarshalText([]byte(in)); err != nil || time.Duration(d) != want {
+			t.Errorf("duration %q: %v, %v; want %v", in, time.Duration(d), err, want)
+		}
+	}
+	for _, in := range []string{"", "-1s", "1.5d", "d", "forever"} {
+		var d duration
+		if err := d.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("duration %q accepted as %v", in, time.Duration(d))
+		}
+	}
+}
+
+// serving is run in a goroutine.
+type serving struct {
+	addr   string
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	code   chan int
+}
+
+// serve starts run with argv and waits for its address.
+func serve(t *testing.T, argv ...string) *serving {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	outR, outW := io.Pipe()
-	var stderr syncBuffer
-	code := make(chan int, 1)
+	s := &serving{stderr: &syncBuffer{}, cancel: cancel, code: make(chan int, 1)}
 	go func() {
-		code <- run(ctx, []string{"--listen", "127.0.0.1:0", "--memory", "--partitions", "3"}, outW, &stderr)
+		s.code <- run(ctx, argv, outW, s.stderr)
 		outW.Close()
 	}()
+	t.Cleanup(func() {
+		cancel()
+		<-s.code
+	})
 	line, err := bufio.NewReader(outR).ReadString('\n')
 	if err != nil {
-		t.Fatalf("no address printed: %v (stderr %q)", err, stderr.String())
+		t.Fatalf("no address printed: %v (stderr %q)", err, s.stderr.String())
 	}
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "merlin-broker listening on ")
 	if !ok {
 		t.Fatalf("first line %q", line)
 	}
 	go io.Copy(io.Discard, outR)
+	s.addr = addr
+	return s
+}
 
-	tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer tcancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("cmd"), kgo.AllowAutoTopicCreation(),
+// stop cancels run and checks its exit status and that it stopped
+// listening.
+func (s *serving) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	c := <-s.code
+	s.code <- c // for the cleanup
+	if c != exitOK {
+		t.Fatalf("exit %d after cancel (stderr %q)", c, s.stderr.String())
+	}
+	if _, err := net.Dial("tcp", s.addr); err == nil {
+		t.Fatal("still listening after exit")
+	}
+}
+
+// run serves until its context ends, and clients can use it meanwhile.
+func TestRunServesUntilCancelled(t *testing.T) {
+	s := serve(t, "--listen", "127.0.0.1:0", "--memory", "--partitions", "3")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.DefaultProduceTopic("cmd"), kgo.AllowAutoTopicCreation(),
 		kgo.ConsumeTopics("cmd"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if err := cl.ProduceSync(tctx, &kgo.Record{Value: []byte("hi")}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("hi")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	fs := cl.PollRecords(tctx, 1)
+	fs := cl.PollRecords(ctx, 1)
 	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "hi" || recs[0].Partition > 2 {
 		t.Fatalf("consumed %+v (errors %v)", recs, fs.Errors())
 	}
 	cl.Close()
+	s.stop(t)
+}
 
-	cancel()
-	if c := <-code; c != exitOK {
-		t.Fatalf("exit %d after cancel (stderr %q)", c, stderr.String())
+// On disk (the default), records and offsets survive a stop and start, and
+// the flags reach the storage: the segments roll at --segment-bytes.
+func TestRunOnDiskSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	argv := []string{"--listen", "127.0.0.1:0", "--dir", dir, "--segment-bytes", "4KiB", "--fsync", "always", "--partitions", "2"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	produce := func(addr string, from, to int) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("kept"), kgo.AllowAutoTopicCreation(),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for i := from; i < to; i++ {
+			r := &kgo.Record{Partition: int32(i % 2), Value: fmt.Appendf(nil, "value-%04d-%s", i, strings.Repeat("x", 100))}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if want := int64(i / 2); r.Offset != want {
+				t.Fatalf("record %d at offset %d, want %d", i, r.Offset, want)
+			}
+		}
 	}
-	if _, err := net.Dial("tcp", addr); err == nil {
-		t.Fatal("still listening after exit")
+	s := serve(t, argv...)
+	produce(s.addr, 0, 200)
+	s.stop(t)
+	segs, _ := filepath.Glob(filepath.Join(dir, "topics", "kept-0", "*.log"))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments of 4KiB for 100 records of 110 bytes: --segment-bytes not applied", len(segs))
 	}
+
+	s = serve(t, argv...)
+	produce(s.addr, 200, 240) // offsets continue
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ConsumeTopics("kept"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	seen := 0
+	next := map[int32]int64{}
+	for seen < 240 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 240: %v", seen, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			var i int
+			if _, err := fmt.Sscanf(string(r.Value), "value-%04d-", &i); err != nil || int32(i%2) != r.Partition || int64(i/2) != r.Offset || r.Offset != next[r.Partition] {
+				t.Fatalf("record %q at %d/%d (%v)", r.Value[:10], r.Partition, r.Offset, err)
+			}
+			next[r.Partition]++
+			seen++
+		})
+	}
+	cl.Close()
+	s.stop(t)
 }
 
 // The real binary (this test binary re-executed as main) stops on SIGTERM
@@ -137,7 +334,7 @@ func TestMainStopsOnSignal(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMainStopsOnSignal$")
-		cmd.Env = append(os.Environ(), "MERLIN_BROKER_MAIN=1", "MERLIN_BROKER_ARGS=--listen 127.0.0.1:0 --log-level warn")
+		cmd.Env = append(os.Environ(), "MERLIN_BROKER_MAIN=1", "MERLIN_BROKER_ARGS=--listen 127.0.0.1:0 --log-level warn --dir "+t.TempDir())
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

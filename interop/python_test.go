@@ -1,0 +1,80 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pythonEnv names another interpreter than /usr/bin/python3, whose modules
+// Debian's python3-confluent-kafka and python3-kafka install.
+const pythonEnv = "MERLIN_PYTHON"
+
+// python returns the interpreter to use if it can import module, and skips
+// or fails the test otherwise (see need).
+func python(t *testing.T, module, debianPackage string) string {
+	t.Helper()
+	py := os.Getenv(pythonEnv)
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	var err error
+	if _, serr := os.Stat(py); serr != nil {
+		err = serr
+	} else if out, rerr := exec.Command(py, "-c", "import "+module).CombinedOutput(); rerr != nil {
+		err = fmt.Errorf("%s cannot import %s: %v: %s", py, module, rerr, strings.TrimSpace(string(out)))
+	}
+	need(t, fmt.Sprintf("Python module %s (Debian package %s)", module, debianPackage), err)
+	return py
+}
+
+// runScript runs testdata/script with the broker's address, a topic and a
+// record count, and checks its JSON summary.
+func runScript(t *testing.T, py, script, addr, topic string, n, partitions int) {
+	t.Helper()
+	ctx := testContext(t, 3*time.Minute)
+	cmd := exec.CommandContext(ctx, py, "testdata/"+script, addr, topic, fmt.Sprint(n))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("%s did not finish in time; stderr:\n%s", script, stderr.String())
+		}
+		t.Fatalf("%s: %v; stderr:\n%s", script, err, stderr.String())
+	}
+	var sum struct{ Produced, Consumed, Partitions int }
+	last := stdout.String()
+	if i := strings.LastIndexByte(strings.TrimSpace(last), '\n'); i >= 0 {
+		last = last[i+1:]
+	}
+	if err := json.Unmarshal([]byte(last), &sum); err != nil || sum.Produced != n || sum.Consumed != n || sum.Partitions != partitions {
+		t.Fatalf("%s: summary %q (%v), want %d produced and consumed over %d partitions; stderr:\n%s",
+			script, stdout.String(), err, n, partitions, stderr.String())
+	}
+}
+
+// confluent-kafka (librdkafka): idempotent producer, acks=all, lz4; then a
+// consumer in assign mode gets every record back, keys and headers intact.
+func TestConfluentKafkaPython(t *testing.T) {
+	py := python(t, "confluent_kafka", "python3-confluent-kafka")
+	ctx := testContext(t, time.Minute)
+	b := startBroker(t, t.TempDir())
+	createTopic(t, ctx, b.addr, "confluent", 3)
+	runScript(t, py, "confluent_roundtrip.py", b.addr, "confluent", 5000, 3)
+}
+
+// kafka-python: producer with acks=all and gzip, consumer in assign mode.
+func TestKafkaPython(t *testing.T) {
+	py := python(t, "kafka", "python3-kafka")
+	ctx := testContext(t, time.Minute)
+	b := startBroker(t, t.TempDir())
+	createTopic(t, ctx, b.addr, "kafkapython", 3)
+	runScript(t, py, "kafkapython_roundtrip.py", b.addr, "kafkapython", 5000, 3)
+}
