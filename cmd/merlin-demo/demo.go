@@ -20,7 +20,7 @@ type args struct {
 	Brokers    []string      `arg:"--brokers" help:"bootstrap brokers of a real cluster to use instead of the embedded one (host:port, repeat the flag or separate with commas); no outage is staged then"`
 	Topic      string        `arg:"--topic" default:"merlin-demo" help:"topic to produce to (auto-created)"`
 	Messages   int           `arg:"--messages" default:"20000" help:"messages to produce"`
-	Rate       int           `arg:"--rate" default:"1000" help:"messages per second"`
+	Rate       int           `arg:"--rate" default:"1250" help:"messages per second"`
 	Downtime   time.Duration `arg:"--downtime" default:"4s" help:"how long the broker stays down"`
 	Cluster    int           `arg:"--cluster" default:"1" help:"embedded brokers: 1 runs one bundled broker on disk, more runs a mockbroker cluster of that many in memory"`
 	Partitions int32         `arg:"--partitions" default:"4" help:"partitions of the topic when it is created"`
