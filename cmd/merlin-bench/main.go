@@ -52,6 +52,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/merlinkafka/merlin/internal/cli"
 )
 
 func main() {
@@ -63,7 +65,7 @@ func main() {
 
 // Exit codes.
 const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
+	exitOK    = cli.ExitOK
+	exitError = cli.ExitError
+	exitUsage = cli.ExitUsage
 )

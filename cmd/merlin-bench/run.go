@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/alexflint/go-arg"
+	"github.com/merlinkafka/merlin/internal/cli"
 )
 
 type args struct {
@@ -40,25 +39,11 @@ func (args) Description() string {
 // Progress goes to stderr.
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	var a args
-	p, err := arg.NewParser(arg.Config{Program: "merlin-bench", IgnoreEnv: true, Out: stderr}, &a)
-	if err != nil {
-		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
-		return exitError
+	p, code, done := cli.Parse("merlin-bench", &a, argv, stdout, stderr)
+	if done {
+		return code
 	}
-	if err := p.Parse(argv); err != nil {
-		if errors.Is(err, arg.ErrHelp) {
-			p.WriteHelp(stdout)
-			return exitOK
-		}
-		p.WriteUsage(stderr)
-		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
-		return exitUsage
-	}
-	usage := func(format string, args ...any) int {
-		p.WriteUsage(stderr)
-		fmt.Fprintf(stderr, "merlin-bench: "+format+"\n", args...)
-		return exitUsage
-	}
+	usage := p.Usagef
 	workloads, err := parseWorkloads(a.Workloads)
 	if err != nil {
 		return usage("--workloads: %v", err)
@@ -144,7 +129,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
 		return exitError
 	}
-	code := exitOK
+	code = exitOK
 	for _, out := range []struct {
 		path  string
 		write func(io.Writer) error

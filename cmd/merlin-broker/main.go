@@ -96,8 +96,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alexflint/go-arg"
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/internal/cli"
 	"github.com/merlinkafka/merlin/seglog"
 )
 
@@ -157,9 +157,9 @@ func main() {
 
 // Exit codes.
 const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
+	exitOK    = cli.ExitOK
+	exitError = cli.ExitError
+	exitUsage = cli.ExitUsage
 )
 
 // configFlags maps broker.Config and broker.DiskOptions fields to the flags
@@ -194,27 +194,11 @@ func flagError(err error) string {
 // returns the exit code.
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	var a args
-	p, err := arg.NewParser(arg.Config{Program: "merlin-broker", IgnoreEnv: true, Out: stderr}, &a)
-	if err != nil {
-		fmt.Fprintf(stderr, "merlin-broker: %v\n", err)
-		return exitError
+	p, code, done := cli.Parse("merlin-broker", &a, argv, stdout, stderr)
+	if done {
+		return code
 	}
-	if err := p.Parse(argv); err != nil {
-		switch {
-		case errors.Is(err, arg.ErrHelp):
-			p.WriteHelp(stdout)
-			return exitOK
-		default:
-			p.WriteUsage(stderr)
-			fmt.Fprintf(stderr, "merlin-broker: %v\n", err)
-			return exitUsage
-		}
-	}
-	usage := func(format string, args ...any) int {
-		p.WriteUsage(stderr)
-		fmt.Fprintf(stderr, "merlin-broker: "+format+"\n", args...)
-		return exitUsage
-	}
+	usage := p.Usagef
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(a.LogLevel)); err != nil {
 		return usage("--log-level: %q is not debug, info, warn or error", a.LogLevel)

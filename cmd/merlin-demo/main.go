@@ -17,13 +17,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/alexflint/go-arg"
+	"github.com/merlinkafka/merlin/internal/cli"
 )
 
 func main() {
@@ -35,23 +34,12 @@ func main() {
 // run is the whole program, testable: it returns the exit code.
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	var a args
-	p, err := arg.NewParser(arg.Config{Program: "merlin-demo", Out: stdout, Exit: func(int) {}}, &a)
-	if err != nil {
-		fmt.Fprintln(stderr, "merlin-demo:", err)
-		return 2
-	}
-	switch err := p.Parse(argv); {
-	case err == arg.ErrHelp:
-		p.WriteHelp(stdout)
-		return 0
-	case err != nil:
-		fmt.Fprintln(stderr, "merlin-demo:", err)
-		p.WriteUsage(stderr)
-		return 2
+	p, code, done := cli.Parse("merlin-demo", &a, argv, stdout, stderr)
+	if done {
+		return code
 	}
 	if err := a.validate(); err != nil {
-		fmt.Fprintln(stderr, "merlin-demo:", err)
-		return 2
+		return p.Usagef("%v", err)
 	}
 	d := &demo{args: a, out: stdout, errOut: stderr}
 	return d.run(ctx)

@@ -126,8 +126,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alexflint/go-arg"
-
+	"github.com/merlinkafka/merlin/internal/cli"
 	"github.com/merlinkafka/merlin/producer"
 )
 
@@ -144,7 +143,7 @@ func main() {
 
 type args struct {
 	Listen          string        `arg:"--listen" default:"127.0.0.1:8000" placeholder:"HOST:PORT" help:"address to serve HTTP on (host:port; port 0 picks a free one)"`
-	Brokers         []string      `arg:"--brokers,required,separate" placeholder:"HOST:PORT" help:"bootstrap brokers of the Kafka cluster; repeat the flag or separate with commas"`
+	Brokers         []string      `arg:"--brokers,separate" placeholder:"HOST:PORT" help:"bootstrap brokers of the Kafka cluster (required); repeat the flag or separate with commas"`
 	MaxBody         byteSize      `arg:"--max-body" default:"10MiB" placeholder:"SIZE" help:"largest request body accepted (413 above it); bytes or with a unit: KB, MB (powers of 1000), KiB, MiB (powers of 1024)"`
 	Timeout         time.Duration `arg:"--timeout" placeholder:"DURATION" default:"30s" help:"how long /sync waits for the broker's acknowledgement (504 after it; the messages may still be delivered), and how long other routes wait for a topic's metadata"`
 	Linger          time.Duration `arg:"--linger" placeholder:"DURATION" default:"10ms" help:"batch TTL (ekaf's buffer_ttl) of the /batch routes: a batch that does not fill is sent this long after its first message; 0 sends at once"`
@@ -169,6 +168,9 @@ func (args) Description() string {
 }
 
 func (a *args) validate() error {
+	if len(a.Brokers) == 0 {
+		return errors.New("--brokers is required: the bootstrap brokers (host:port) of the Kafka cluster")
+	}
 	var brokers []string
 	for _, b := range a.Brokers {
 		for _, s := range strings.Split(b, ",") {
@@ -245,29 +247,14 @@ func (a *args) producerConfig(log *slog.Logger, onDelivery func(producer.Message
 // parseArgs parses and validates argv. ok false means the program should
 // exit with code.
 func parseArgs(argv []string, stdout, stderr io.Writer) (a args, code int, ok bool) {
-	p, err := arg.NewParser(arg.Config{Program: "merlin-http", Out: stdout, Exit: func(int) {}}, &a)
-	if err != nil {
-		fmt.Fprintln(stderr, "merlin-http:", err)
-		return a, 2, false
-	}
-	switch err := p.Parse(argv); {
-	case errors.Is(err, arg.ErrHelp):
-		p.WriteHelp(stdout)
-		return a, 0, false
-	case err != nil:
-		if err.Error() == "HOST:PORT is required" {
-			// go-arg names a missing flag by its placeholder.
-			err = errors.New("--brokers is required: the bootstrap brokers (host:port) of the Kafka cluster")
-		}
-		fmt.Fprintln(stderr, "merlin-http:", err)
-		p.WriteUsage(stderr)
-		return a, 2, false
+	p, code, done := cli.Parse("merlin-http", &a, argv, stdout, stderr)
+	if done {
+		return a, code, false
 	}
 	if err := a.validate(); err != nil {
-		fmt.Fprintln(stderr, "merlin-http:", err)
-		return a, 2, false
+		return a, p.Usagef("%v", err), false
 	}
-	return a, 0, true
+	return a, cli.ExitOK, true
 }
 
 // run is the whole program, testable: it returns the exit code. It serves
