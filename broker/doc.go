@@ -46,7 +46,9 @@
 // base offset and the partition leader epoch patched (the CRC does not cover
 // them): compressed batches stay compressed, and Fetch returns the same
 // bytes. Storage and PartitionLog are the interface to the log;
-// NewMemoryStorage is the in-memory implementation.
+// NewDiskStorage keeps it on disk, one seglog per partition under a locked
+// data directory (the default of cmd/merlin-broker), and NewMemoryStorage in
+// memory (mockbroker's, and --memory's).
 //
 // # Idempotent producers
 //
