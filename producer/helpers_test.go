@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,3 +118,41 @@ func newKfakeB(b *testing.B, partitions int32, topics ...string) *kfake.Cluster 
 }
 
 func murmur(k []byte) int32 { return picker.Murmur2(k) }
+
+// goroutines counts the goroutines whose stack has a frame of fn, for
+// leak checks.
+func goroutines(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			count++
+		}
+	}
+	return count
+}
+
+// waitGoroutines waits until goroutines(fn) is want, and fails if it never
+// settles there: goroutines that finish do so asynchronously.
+func waitGoroutines(t *testing.T, fn string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := goroutines(fn)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines in %s, want %d", got, fn, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -50,6 +50,7 @@ type Producer struct {
 	budMsgs  int
 	budBytes int
 	budFreed chan struct{} // closed and replaced whenever room is freed
+	clock    clock
 	// shedWanted is how many messages a blocked producer wants the workers
 	// to fail under the DropOldest policy.
 	shedWanted atomic.Int64
@@ -94,6 +95,9 @@ func New(cfg Config) (*Producer, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	p.meta = &metaClient{p: p}
+	p.clock.stop = ctx.Done()
+	p.clock.start = func() { p.bg.Add(1) }
+	p.clock.done = p.bg.Done
 	p.spillFiles = seglog.NewFileCache(64)
 	empty := map[string]*topicState{}
 	p.topics.Store(&empty)
@@ -293,11 +297,11 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 	}
 	parts := *t.parts.Load()
 	n := int32(len(parts))
-	now := time.Now()
-	nowMS := now.UnixMilli()
+	now := p.clock.Now()
+	nowMS := now / int64(time.Millisecond)
 	var deadline int64
 	if p.cfg.DeliveryTimeout > 0 {
-		deadline = now.Add(p.cfg.DeliveryTimeout).UnixNano()
+		deadline = now + int64(p.cfg.DeliveryTimeout)
 	}
 	var out []Buffered
 	if len(msgs) == 1 {

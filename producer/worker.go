@@ -167,7 +167,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 			signal = true
 		}
 		if len(w.cur) == 0 {
-			w.curFirst = time.Now().UnixNano()
+			w.curFirst = w.p.clock.Now()
 			if cap(w.cur) == 0 {
 				w.cur = w.t.getRecs()
 			}
