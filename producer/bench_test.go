@@ -119,7 +119,7 @@ func BenchmarkProduceAsyncBatchedCall(b *testing.B) {
 	}
 	defer c.Close()
 	p, err := New(Config{Brokers: c.Addrs(), Acks: AcksLeader, Logger: quietLogger(),
-		TTL: time.Hour,
+		TTL:                 time.Hour,
 		MaxBufferedMessages: b.N + 1, MaxBufferedBytes: max(b.N+1, 1<<20) * 400})
 	if err != nil {
 		b.Fatal(err)
