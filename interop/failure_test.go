@@ -67,6 +67,44 @@ func readAll(t *testing.T, ctx context.Context, addr, topic string, partitions i
 // acknowledged record is read back where it was acknowledged, each
 // partition's offsets are contiguous, nothing appears that was never sent,
 // and nothing appears twice (the idempotent producer's retries of batches
+
+// crashAck is where a record acknowledged in a crash test was stored.
+type crashAck struct {
+	partition int32
+	offset    int64
+}
+
+// checkCrashStored checks what a crash test's topic holds: offsets
+// contiguous from 0 in every partition, only values crashValue made for
+// 0..sent-1, each at most once, and every acknowledged record where its
+// acknowledgement said. It returns how many distinct records are stored.
+func checkCrashStored(t *testing.T, stored map[int32][]*kgo.Record, acks map[int]crashAck, sent int) int {
+	t.Helper()
+	seen := map[int]bool{}
+	for p, recs := range stored {
+		for j, r := range recs {
+			if r.Offset != int64(j) {
+				t.Fatalf("partition %d: record %d at offset %d: offsets not contiguous", p, j, r.Offset)
+			}
+			var i int
+			if _, err := fmt.Sscanf(string(r.Value), "crash-%06d-", &i); err != nil || i < 0 || i >= sent || !bytes.Equal(r.Value, crashValue(i)) {
+				t.Fatalf("%d/%d: %q was never sent", p, r.Offset, r.Value)
+			}
+			if seen[i] {
+				t.Fatalf("record %d stored twice (again at %d/%d)", i, p, r.Offset)
+			}
+			seen[i] = true
+		}
+	}
+	for i, a := range acks {
+		recs := stored[a.partition]
+		if a.offset >= int64(len(recs)) || !bytes.Equal(recs[a.offset].Value, crashValue(i)) {
+			t.Fatalf("record %d acknowledged at %d/%d is not there", i, a.partition, a.offset)
+		}
+	}
+	return len(seen)
+}
+
 // stored before the kill are recognised, from state rebuilt from the log).
 func TestCrashKill9(t *testing.T) {
 	const (
@@ -79,13 +117,9 @@ func TestCrashKill9(t *testing.T) {
 	cl := kgoClient(t, b.addr, kgo.DefaultProduceTopic("crash"), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 20 * time.Millisecond }))
 
-	type ack struct {
-		partition int32
-		offset    int64
-	}
 	var (
 		mu       sync.Mutex
-		acks     = make(map[int]ack)
+		acks     = make(map[int]crashAck)
 		failures = make(map[int]error)
 		acked    atomic.Int64
 	)
@@ -107,7 +141,7 @@ func TestCrashKill9(t *testing.T) {
 					failures[i] = err
 					return
 				}
-				acks[i] = ack{r.Partition, r.Offset}
+				acks[i] = crashAck{r.Partition, r.Offset}
 				n := acked.Add(1)
 				for k, at := range killAt {
 					if n == at {
@@ -147,29 +181,8 @@ func TestCrashKill9(t *testing.T) {
 	}
 
 	stored := readAll(t, ctx, b.addr, "crash", partitions)
-	seen := map[int]bool{}
-	for p, recs := range stored {
-		for j, r := range recs {
-			if r.Offset != int64(j) {
-				t.Fatalf("partition %d: record %d at offset %d: offsets not contiguous", p, j, r.Offset)
-			}
-			var i int
-			if _, err := fmt.Sscanf(string(r.Value), "crash-%06d-", &i); err != nil || i < 0 || i >= total || !bytes.Equal(r.Value, crashValue(i)) {
-				t.Fatalf("%d/%d: %q was never sent", p, r.Offset, r.Value)
-			}
-			if seen[i] {
-				t.Fatalf("record %d stored twice (again at %d/%d)", i, p, r.Offset)
-			}
-			seen[i] = true
-		}
-	}
-	for i, a := range acks {
-		recs := stored[a.partition]
-		if a.offset >= int64(len(recs)) || !bytes.Equal(recs[a.offset].Value, crashValue(i)) {
-			t.Fatalf("record %d acknowledged at %d/%d is not there", i, a.partition, a.offset)
-		}
-	}
-	t.Logf("%d records acknowledged, %d stored, across 2 kills", len(acks), len(seen))
+	n := checkCrashStored(t, stored, acks, total)
+	t.Logf("%d records acknowledged, %d stored, across 2 kills", len(acks), n)
 }
 
 // Torn tail: with the broker down, bytes are cut from the newest segment of

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/syncbuf"
 )
 
 // interopEnv makes a missing tool a failure instead of a skip.
@@ -76,24 +78,6 @@ func need(t testing.TB, what string, err error) {
 	t.Skipf("skipped: %s is missing (%v); install it, or set %s=1 to make this a failure", what, err, interopEnv)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // brokerProc is a merlin-broker child process, and the process that
 // restarts it on the same address and directory.
 type brokerProc struct {
@@ -107,7 +91,7 @@ type brokerProc struct {
 // procRun is one run of the process.
 type procRun struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	err    error // of Wait, set before exited is closed
 }
@@ -132,7 +116,7 @@ func (p *brokerProc) start() error {
 	if err != nil {
 		return err
 	}
-	r := &procRun{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	r := &procRun{cmd: cmd, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = r.stderr
 	if err := cmd.Start(); err != nil {
 		return err

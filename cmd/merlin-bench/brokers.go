@@ -13,9 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/syncbuf"
 
 	"github.com/merlinkafka/merlin/broker"
 )
@@ -143,7 +144,7 @@ func (s *processBroker) start(ctx context.Context) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	var errOut lockedBuffer
+	var errOut syncbuf.Buffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", s.bin, err)
@@ -169,7 +170,7 @@ func (s *processBroker) start(ctx context.Context) (*cluster, error) {
 	stop := func() error {
 		select {
 		case <-exited:
-			return fmt.Errorf("merlin-broker exited early: %v: %s", waitErr, errOut.String())
+			return fmt.Errorf("merlin-broker exited early: %v: %s", waitErr, strings.TrimSpace(errOut.String()))
 		default:
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -181,7 +182,7 @@ func (s *processBroker) start(ctx context.Context) (*cluster, error) {
 			return fmt.Errorf("merlin-broker did not stop on SIGTERM within 10s")
 		}
 		if waitErr != nil {
-			return fmt.Errorf("merlin-broker: %v: %s", waitErr, errOut.String())
+			return fmt.Errorf("merlin-broker: %v: %s", waitErr, strings.TrimSpace(errOut.String()))
 		}
 		return nil
 	}
@@ -191,7 +192,7 @@ func (s *processBroker) start(ctx context.Context) (*cluster, error) {
 	case addr, ok := <-addrCh:
 		if !ok {
 			<-exited
-			return nil, fmt.Errorf("merlin-broker exited before listening: %v: %s", waitErr, errOut.String())
+			return nil, fmt.Errorf("merlin-broker exited before listening: %v: %s", waitErr, strings.TrimSpace(errOut.String()))
 		}
 		pid := cmd.Process.Pid
 		return &cluster{addrs: []string{addr}, cpu: func() (time.Duration, bool) { return processCPU(pid) }, stop: stop}, nil
@@ -202,22 +203,4 @@ func (s *processBroker) start(ctx context.Context) (*cluster, error) {
 		_ = stop()
 		return nil, ctx.Err()
 	}
-}
-
-// lockedBuffer is a bytes.Buffer for a writer goroutine and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.TrimSpace(l.b.String())
 }

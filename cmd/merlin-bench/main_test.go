@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/cli"
 )
 
 // tinyArgs make every workload small enough for the race detector.
@@ -23,7 +25,7 @@ func TestRunEveryWorkloadInProcess(t *testing.T) {
 	prof := filepath.Join(dir, "cpu.pprof")
 	argv := append([]string{"--in-process", "--markdown", md, "--svg", svg, "--cpuprofile", prof}, tinyArgs...)
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), argv, &stdout, &stderr); code != exitOK {
+	if code := run(context.Background(), argv, &stdout, &stderr); code != cli.ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
@@ -193,8 +195,8 @@ func TestLostMessagesAreAnError(t *testing.T) {
 	defer delete(systems, "lossy")
 	var stdout, stderr bytes.Buffer
 	argv := []string{"--in-process", "--workloads", "w5", "--systems", "merlin,lossy", "--runs", "1", "--messages", "2000", "--warmup", "0"}
-	if code := run(context.Background(), argv, &stdout, &stderr); code != exitError {
-		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitError, stdout.String(), stderr.String())
+	if code := run(context.Background(), argv, &stdout, &stderr); code != cli.ExitError {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, cli.ExitError, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
 	if line := findRow(out, "W5 peers, 100 B", "lossy"); !strings.Contains(line, "ERROR") {
@@ -216,7 +218,7 @@ func TestRunProcessBroker(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	argv := []string{"--workloads", "w5,w3", "--systems", "merlin,kgo", "--runs", "2", "--messages", "2000", "--warmup", "10"}
-	if code := run(context.Background(), argv, &stdout, &stderr); code != exitOK {
+	if code := run(context.Background(), argv, &stdout, &stderr); code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
@@ -253,15 +255,15 @@ func TestRunBadFlags(t *testing.T) {
 		{[]string{"--in-process", "--brokers", "a:1"}, "exclude each other"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), c.args, &stdout, &stderr); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d (stderr %q)", c.args, code, exitUsage, stderr.String())
+		if code := run(context.Background(), c.args, &stdout, &stderr); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", c.args, code, cli.ExitUsage, stderr.String())
 		}
 		if !strings.Contains(stderr.String(), c.want) || !strings.Contains(stderr.String(), "Usage:") {
 			t.Errorf("%v: stderr %q does not mention %q with the usage", c.args, stderr.String(), c.want)
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "--markdown") {
+	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr); code != cli.ExitOK || !strings.Contains(stdout.String(), "--markdown") {
 		t.Errorf("--help: exit %d, stdout %q", code, stdout.String())
 	}
 }
@@ -269,8 +271,8 @@ func TestRunBadFlags(t *testing.T) {
 func TestUnreachableBrokersAreAnError(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	argv := []string{"--brokers", "127.0.0.1:1", "--workloads", "w5", "--systems", "merlin", "--runs", "1", "--messages", "10", "--timeout", "2s"}
-	if code := run(context.Background(), argv, &stdout, &stderr); code != exitError {
-		t.Fatalf("exit %d, want %d\n%s", code, exitError, stdout.String())
+	if code := run(context.Background(), argv, &stdout, &stderr); code != cli.ExitError {
+		t.Fatalf("exit %d, want %d\n%s", code, cli.ExitError, stdout.String())
 	}
 	if !strings.Contains(stdout.String(), "ERROR") {
 		t.Errorf("no error row:\n%s", stdout.String())

@@ -95,7 +95,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		pb, err := newProcessBroker(ctx, a.BrokerBin, a.Partitions, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
-			return exitError
+			return cli.ExitError
 		}
 		src = pb
 	}
@@ -127,9 +127,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 
 	if err := rep.writeText(stdout); err != nil {
 		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
-	code = exitOK
+	code = cli.ExitOK
 	for _, out := range []struct {
 		path  string
 		write func(io.Writer) error
@@ -139,11 +139,11 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		}
 		if err := writeFile(out.path, out.write); err != nil {
 			fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
-			code = exitError
+			code = cli.ExitError
 		}
 	}
 	if rep.failed() || ctx.Err() != nil {
-		code = exitError
+		code = cli.ExitError
 	}
 	return code
 }

@@ -89,11 +89,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/merlinkafka/merlin/broker"
@@ -148,19 +145,7 @@ start (data directory not writable, in use by another broker, made by an
 incompatible version; listen address taken); 2 for bad flags.`
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// Exit codes.
-const (
-	exitOK    = cli.ExitOK
-	exitError = cli.ExitError
-	exitUsage = cli.ExitUsage
-)
+func main() { cli.Main(run) }
 
 // configFlags maps broker.Config and broker.DiskOptions fields to the flags
 // that set them.
@@ -245,7 +230,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "merlin-broker: %v\n", err)
-			return exitError
+			return cli.ExitError
 		}
 		cfg.Storage = st
 	}
@@ -253,21 +238,21 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		_ = cfg.Storage.Close()
 		fmt.Fprintf(stderr, "merlin-broker: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
 	if err := b.Start(); err != nil {
 		_ = b.Close()
 		fmt.Fprintf(stderr, "merlin-broker: cannot listen on %s: %v\n", a.Listen, err)
-		return exitError
+		return cli.ExitError
 	}
 	fmt.Fprintf(stdout, "merlin-broker listening on %s\n", b.Addr())
 	<-ctx.Done()
 	logger.Info("stopping", "reason", context.Cause(ctx))
 	if err := b.Close(); err != nil {
 		fmt.Fprintf(stderr, "merlin-broker: closing: %v\n", err)
-		return exitError
+		return cli.ExitError
 	}
-	return exitOK
+	return cli.ExitOK
 }
 
 // byteSize is a flag value in bytes: a count, or a number with a unit.

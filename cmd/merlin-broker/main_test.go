@@ -13,32 +13,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/syncbuf"
+
+	"github.com/merlinkafka/merlin/internal/cli"
+
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRunBadFlags(t *testing.T) {
 	for _, c := range []struct {
@@ -75,8 +60,8 @@ func TestRunBadFlags(t *testing.T) {
 		if !slices.Contains(c.args, "--dir") {
 			c.args = append(c.args, "--dir", filepath.Join(t.TempDir(), "data"))
 		}
-		if code := run(ctx, c.args, &stdout, &stderr); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d (stderr %q)", c.args, code, exitUsage, stderr.String())
+		if code := run(ctx, c.args, &stdout, &stderr); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", c.args, code, cli.ExitUsage, stderr.String())
 		}
 		if !strings.Contains(stderr.String(), c.want) || !strings.Contains(stderr.String(), "Usage:") {
 			t.Errorf("%v: stderr %q does not mention %q with the usage", c.args, stderr.String(), c.want)
@@ -86,7 +71,7 @@ func TestRunBadFlags(t *testing.T) {
 		}
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "--listen") {
+	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr); code != cli.ExitOK || !strings.Contains(stdout.String(), "--listen") {
 		t.Errorf("--help: exit %d, stdout %q", code, stdout.String())
 	}
 }
@@ -99,8 +84,8 @@ func TestRunPortTaken(t *testing.T) {
 	defer ln.Close()
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--listen", ln.Addr().String(), "--dir", dir}, &stdout, &stderr); code != exitError {
-		t.Fatalf("exit %d, want %d", code, exitError)
+	if code := run(context.Background(), []string{"--listen", ln.Addr().String(), "--dir", dir}, &stdout, &stderr); code != cli.ExitError {
+		t.Fatalf("exit %d, want %d", code, cli.ExitError)
 	}
 	if msg := stderr.String(); !strings.Contains(msg, "cannot listen on "+ln.Addr().String()) || !strings.Contains(msg, "address already in use") {
 		t.Fatalf("stderr %q", msg)
@@ -148,8 +133,8 @@ func TestRunDataDirErrors(t *testing.T) {
 		{"not merlin's", foreign, "is not empty and is not a merlin data directory"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--dir", c.dir}, &stdout, &stderr); code != exitError {
-			t.Errorf("%s: exit %d, want %d (stderr %q)", c.name, code, exitError, stderr.String())
+		if code := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--dir", c.dir}, &stdout, &stderr); code != cli.ExitError {
+			t.Errorf("%s: exit %d, want %d (stderr %q)", c.name, code, cli.ExitError, stderr.String())
 		}
 		if !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%s: stderr %q does not say %q", c.name, stderr.String(), c.want)
@@ -195,7 +180,7 @@ func TestSizeAndDurationFlags(t *testing.T) {
 // serving is run in a goroutine.
 type serving struct {
 	addr   string
-	stderr *syncBuffer
+	stderr *syncbuf.Buffer
 	cancel context.CancelFunc
 	code   chan int
 }
@@ -205,7 +190,7 @@ func serve(t *testing.T, argv ...string) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	s := &serving{stderr: &syncBuffer{}, cancel: cancel, code: make(chan int, 1)}
+	s := &serving{stderr: &syncbuf.Buffer{}, cancel: cancel, code: make(chan int, 1)}
 	go func() {
 		s.code <- run(ctx, argv, outW, s.stderr)
 		outW.Close()
@@ -234,7 +219,7 @@ func (s *serving) stop(t *testing.T) {
 	s.cancel()
 	c := <-s.code
 	s.code <- c // for the cleanup
-	if c != exitOK {
+	if c != cli.ExitOK {
 		t.Fatalf("exit %d after cancel (stderr %q)", c, s.stderr.String())
 	}
 	if _, err := net.Dial("tcp", s.addr); err == nil {
@@ -339,7 +324,7 @@ func TestMainStopsOnSignal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var stderr syncBuffer
+		var stderr syncbuf.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -119,27 +119,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/cli"
 	"github.com/merlinkafka/merlin/producer"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, the default action again: a second one
-		// kills the process when a graceful shutdown takes too long.
-		<-ctx.Done()
-		stop()
-	}()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { cli.Main(run) }
 
 type args struct {
 	Listen          string        `arg:"--listen" default:"127.0.0.1:8000" placeholder:"HOST:PORT" help:"address to serve HTTP on (host:port; port 0 picks a free one)"`

@@ -3,9 +3,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/alexflint/go-arg"
 )
@@ -52,4 +56,19 @@ func (p *Parser) Usagef(format string, args ...any) int {
 	fmt.Fprintf(p.stderr, "%s: "+format+"\n", append([]any{p.program}, args...)...)
 	p.p.WriteUsage(p.stderr)
 	return ExitUsage
+}
+
+// Main runs a command: run gets a context that ends on SIGINT or SIGTERM,
+// the arguments and the standard streams, and the process exits with the
+// code it returns. After the first signal the default action is back, so a
+// second one ends a shutdown that takes too long.
+func Main(run func(ctx context.Context, argv []string, stdout, stderr io.Writer) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
