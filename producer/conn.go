@@ -70,11 +70,10 @@ type brokerConn struct {
 	senderDone chan struct{}
 	closeOnce  sync.Once
 
-	mu      sync.Mutex
-	b       *sarama.Broker
-	gen     uint64 // bumped on every new connection
-	lastErr error
-	closed  bool
+	mu     sync.Mutex
+	b      *sarama.Broker
+	gen    uint64 // bumped on every new connection
+	closed bool
 }
 
 var errConnClosed = errors.New("producer: broker connection closed")
@@ -99,7 +98,6 @@ func (c *brokerConn) get(ctx context.Context) (*sarama.Broker, uint64, error) {
 	}
 	b := sarama.NewBroker(c.addr)
 	if err := b.Open(c.p.sconf); err != nil {
-		c.lastErr = err
 		done(err)
 		return nil, 0, fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
 	}
@@ -109,7 +107,6 @@ func (c *brokerConn) get(ctx context.Context) (*sarama.Broker, uint64, error) {
 		if err == nil {
 			err = errors.New("not connected")
 		}
-		c.lastErr = err
 		done(err)
 		return nil, 0, fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
 	}
@@ -129,7 +126,6 @@ func (c *brokerConn) fail(gen uint64, err error) {
 	if c.b == nil || c.gen != gen {
 		return
 	}
-	c.lastErr = err
 	c.drop()
 }
 

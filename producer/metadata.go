@@ -368,6 +368,7 @@ func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetada
 	if old != nil {
 		parts = *old
 	}
+	had := len(parts)
 	grown := false
 	if int(n) > len(parts) {
 		grown = true
@@ -398,7 +399,7 @@ func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetada
 			p.workersMu.Unlock()
 			return
 		}
-		for _, part := range parts[len(derefParts(old)):] {
+		for _, part := range parts[had:] {
 			p.workers = append(p.workers, part.workers...)
 			p.adoptLeftovers(t, part)
 			for _, w := range part.workers {
@@ -431,13 +432,6 @@ func (p *Producer) adoptLeftovers(t *topicState, part *partition) {
 		}
 	}
 	p.leftovers[t.name] = kept
-}
-
-func derefParts(p *[]*partition) []*partition {
-	if p == nil {
-		return nil
-	}
-	return *p
 }
 
 // conn returns the connection to broker id, nil if the broker is unknown.

@@ -89,9 +89,14 @@ func (w *worker) unpack(b *batch) {
 		return
 	}
 	decoded, err := kbatch.Records(b.packed)
-	if err != nil || len(decoded) != b.packedN {
-		// Our own encoding cannot be corrupt: a failure here is a bug.
-		panic("producer: cannot unpack a buffered batch: " + errString(err))
+	if err == nil && len(decoded) != b.packedN {
+		err = fmt.Errorf("%d records, %d expected", len(decoded), b.packedN)
+	}
+	if err != nil {
+		// Our own encoding, CRC-checked when read back from a spill: this
+		// is a bug, but one the messages' owners hear about, not a crash.
+		w.unreadable(b, err)
+		return
 	}
 	recs := w.t.getRecs()
 	for i := range decoded {
@@ -113,10 +118,11 @@ func (w *worker) unpack(b *batch) {
 	b.packed, b.packedN, b.notes = nil, 0, nil
 }
 
-// unreadable handles a spilled batch that cannot be read back (the disk
-// failed it): its messages are lost to the producer and reported so.
+// unreadable handles a buffered batch that cannot be read back (the disk
+// failed a spilled one): its messages are lost to the producer and reported
+// so, never sent.
 func (w *worker) unreadable(b *batch, err error) {
-	err = fmt.Errorf("producer: spilled batch at %d unreadable: %w", b.spillBase, err)
+	err = fmt.Errorf("producer: buffered batch (spill offset %d) unreadable: %w", b.spillBase, err)
 	w.p.log.Error("spill", "err", err)
 	b.recs = w.t.getRecs()[:0]
 	for i := 0; i < b.packedN; i++ {
@@ -197,11 +203,4 @@ func (w *worker) closeSpills() {
 		}
 	}
 	w.spills, w.spill = nil, nil
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "record count mismatch"
-	}
-	return err.Error()
 }

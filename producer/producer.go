@@ -1,9 +1,11 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -543,7 +545,7 @@ func (p *Producer) Metadata(ctx context.Context, topic string) (TopicMetadata, e
 		md.Brokers = append(md.Brokers, BrokerInfo{ID: id, Addr: c.addr})
 	}
 	p.connsMu.Unlock()
-	sortBrokers(md.Brokers)
+	slices.SortFunc(md.Brokers, func(a, b BrokerInfo) int { return cmp.Compare(a.ID, b.ID) })
 	for _, part := range *t.parts.Load() {
 		md.Partitions = append(md.Partitions, PartitionInfo{
 			ID:     part.id,
@@ -559,14 +561,6 @@ func (p *Producer) Metadata(ctx context.Context, topic string) (TopicMetadata, e
 		})
 	}
 	return md, nil
-}
-
-func sortBrokers(bs []BrokerInfo) {
-	for i := 1; i < len(bs); i++ {
-		for j := i; j > 0 && bs[j].ID < bs[j-1].ID; j-- {
-			bs[j], bs[j-1] = bs[j-1], bs[j]
-		}
-	}
 }
 
 // Pick returns the partition a message with key would go to now. For

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -175,5 +176,64 @@ func TestSpillSurvivesProducerRestart(t *testing.T) {
 		if refs, _ := buffer.Find(dir); len(refs) != 0 {
 			t.Fatalf("spills left: %v", refs)
 		}
+	}
+}
+
+// A spill damaged on disk while the leader is down: its messages are
+// reported failed, and nothing of it is sent.
+func TestSpillDamagedOnDiskIsReported(t *testing.T) {
+	c := newMock(t, mockbroker.Topic("dmg", 1))
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var failed []error
+	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs(), SpillDir: dir, DeliveryTimeout: -1, TTL: time.Millisecond,
+		OnDelivery: func(m Message, r Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Err != nil {
+				failed = append(failed, r.Err)
+			}
+		}}))
+	ctx := testCtx(t)
+	if _, err := p.Metadata(ctx, "dmg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceAsyncBatched(ctx, "dmg", msg("", "one"), msg("", "two"), msg("", "three")); err != nil {
+		t.Fatal(err)
+	}
+	var logFile string
+	for logFile == "" {
+		matches, _ := filepath.Glob(filepath.Join(buffer.Dir(dir, "dmg", 0, 0), "*.log"))
+		if _, bytes := p.BufferedMessages(); len(matches) == 1 && bytes == 0 {
+			logFile = matches[0]
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("never spilled")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	data, err := os.ReadFile(logFile)
+	if err != nil || len(data) < 70 {
+		t.Fatalf("spill segment: %d bytes, %v", len(data), err)
+	}
+	data[len(data)-2] ^= 0xff // inside the records: the CRC no longer matches
+	if err := os.WriteFile(logFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failed) != 3 || c.RecordCount("dmg") != 0 {
+		t.Fatalf("%d reported failed (%v), %d stored", len(failed), failed, c.RecordCount("dmg"))
 	}
 }
