@@ -80,7 +80,7 @@ func (p *partition) append(node int32, batch []byte, h kbatch.Header) appendResu
 		return appendResult{base: -1, code: kerr.NotLeaderForPartition.Code}
 	}
 	if h.ProducerID >= 0 {
-		v := checkSequence(p.producers[h.ProducerID], h)
+		v := checkSequence(p.producers[h.ProducerID], h, p.log.NextOffset() == 0)
 		if v.code != 0 {
 			return appendResult{base: -1, code: v.code}
 		}

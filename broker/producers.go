@@ -35,9 +35,15 @@ type seqVerdict struct {
 // checkSequence applies Kafka's idempotent producer rules to a batch with
 // producer id >= 0. st is nil for a producer this partition has not seen,
 // whose first batch is accepted at any sequence (its earlier state may be
-// gone with old segments, as Kafka assumes too).
-func checkSequence(st *producerState, h kbatch.Header) seqVerdict {
+// gone with old segments, as Kafka 2.5+ assumes), except on a partition
+// that never held a record (neverWritten), which takes only sequence 0:
+// KAFKA-15591, which keeps a later batch from being stored before an
+// earlier one that failed.
+func checkSequence(st *producerState, h kbatch.Header, neverWritten bool) seqVerdict {
 	if st == nil {
+		if neverWritten && h.BaseSequence != 0 {
+			return seqVerdict{code: kerr.OutOfOrderSequenceNumber.Code}
+		}
 		return seqVerdict{}
 	}
 	switch {

@@ -96,13 +96,18 @@ type worker struct {
 	done chan struct{}
 
 	// Worker-owned.
-	state      State
-	pending    []*batch // sealed, not sent; the downtime buffer when down
-	inflight   []*batch // sent, unanswered, in send order
-	retry      []*batch // answered retriably, to resend in order before pending
-	pid        int64
-	epoch      int16
-	nextSeq    int32
+	state    State
+	pending  []*batch // sealed, not sent; the downtime buffer when down
+	inflight []*batch // sent, unanswered, in send order
+	retry    []*batch // answered retriably, to resend in order before pending
+	pid      int64
+	epoch    int16
+	nextSeq  int32
+	// pidSeen: the broker has acknowledged a batch of this producer id on
+	// this partition. Until then one batch at a time: a broker without state
+	// for a producer id takes any first sequence (Kafka 2.5+), so a second
+	// batch could be stored before a first one that failed.
+	pidSeen    bool
 	started    time.Time
 	downSince  time.Time
 	backoff    *backoff.ExponentialBackOff
@@ -312,6 +317,14 @@ func (w *worker) isStopping() bool {
 	return w.stopping
 }
 
+// window is how many batches the worker may have in flight now.
+func (w *worker) window() int {
+	if w.pid >= 0 && !w.pidSeen {
+		return 1
+	}
+	return w.p.cfg.MaxInFlight
+}
+
 // openBatchMaySeal reports whether the open batch, once due (TTL passed,
 // flush asked), should be sealed now: when it would go out at once (room
 // in the window, nothing queued ahead of it), or when the leader is down
@@ -322,7 +335,7 @@ func (w *worker) openBatchMaySeal() bool {
 	if w.state == StateDowntime {
 		return true
 	}
-	return len(w.inflight) < w.p.cfg.MaxInFlight && len(w.retry) == 0 && len(w.pending) == 0 &&
+	return len(w.inflight) < w.window() && len(w.retry) == 0 && len(w.pending) == 0 &&
 		(w.retryAt.IsZero() || !time.Now().Before(w.retryAt))
 }
 
@@ -398,7 +411,7 @@ func (w *worker) step() {
 		}
 		w.setState(StateReplaying)
 	}
-	for len(w.inflight) < w.p.cfg.MaxInFlight {
+	for len(w.inflight) < w.window() {
 		var b *batch
 		if len(w.retry) > 0 {
 			b, w.retry = w.retry[0], w.retry[1:]
@@ -456,7 +469,13 @@ func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
 		return nil, nil, 0, err
 	}
 	if w.p.idempotent(w.t) && w.pid < 0 {
-		pid, epoch, err := w.p.producerID(ctx)
+		// Workers sharing a partition each need their own producer id: one
+		// id's sequence numbers must run in one order per partition.
+		getID := w.p.producerID
+		if len(w.part.workers) > 1 {
+			getID = w.p.newProducerID
+		}
+		pid, epoch, err := getID(ctx)
 		var kerrS sarama.KError
 		switch {
 		case errors.As(err, &kerrS):
@@ -469,6 +488,7 @@ func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
 			return nil, nil, 0, err
 		default:
 			w.pid, w.epoch, w.nextSeq = pid, epoch, 0
+			w.pidSeen = false
 		}
 	}
 	return conn, b, gen, nil
@@ -504,6 +524,7 @@ func (w *worker) resetProducerID() error {
 		return err
 	}
 	w.pid, w.epoch, w.nextSeq = pid, epoch, 0
+	w.pidSeen = false
 	for _, b := range w.retry {
 		b.numbered = false
 	}
@@ -615,6 +636,9 @@ func (w *worker) handleAck(a ack) {
 	code := int16(block.Err)
 	switch {
 	case code == 0 || code == kerr.DuplicateSequenceNumber.Code:
+		if b.numbered && b.pid == w.pid {
+			w.pidSeen = true
+		}
 		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: len(b.recs), Bytes: b.bytes, Duration: time.Since(b.sentAt)})
 		w.finish(b, block.Offset, nil)
 	case retriableCode(code):
