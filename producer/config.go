@@ -88,10 +88,14 @@ const (
 	Block BufferFullPolicy = iota
 	// Reject returns ErrBufferFull at once; the messages were not accepted.
 	Reject
-	// DropOldest makes room by failing the oldest buffered messages of the
-	// same partition (falling back to Block when that partition has none),
-	// each reported through its delivery callback with ErrBufferFull and
-	// counted in a max_downtime_buffer_reached event. Never silent.
+	// DropOldest makes room by failing the oldest messages not yet sent,
+	// from whichever partitions hold some (the buffer is the producer's,
+	// so the room may come from any partition: in an outage, from those
+	// whose leader is down), each reported through its delivery callback
+	// with ErrBufferFull and counted in a max_downtime_buffer_reached
+	// event. Batches already sent are never dropped (the broker may have
+	// them); when nothing unsent is left, the call waits as under Block.
+	// Never silent.
 	DropOldest
 )
 
@@ -111,8 +115,9 @@ func (p BufferFullPolicy) String() string {
 // massage_buffer hook. It receives the messages of one batch for one
 // partition, in order, and returns what is sent instead. Delivery results
 // still go to the original messages: each original message is acknowledged
-// or failed with the outcome of the batch that carried it. See JSONArray for
-// a ready-made one.
+// or failed with the outcome of the batch that carried it, and reports that
+// batch's first offset (the hook may merge or split records, so an original
+// has no offset of its own). See JSONArray for a ready-made one.
 type MassageFunc func(topic string, partition int32, msgs []Message) ([]Message, error)
 
 // TopicConfig overrides the producer's settings for one topic. Zero fields

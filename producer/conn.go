@@ -70,10 +70,12 @@ type brokerConn struct {
 	senderDone chan struct{}
 	closeOnce  sync.Once
 
-	mu     sync.Mutex
-	b      *sarama.Broker
-	gen    uint64 // bumped on every new connection
-	closed bool
+	mu      sync.Mutex
+	b       *sarama.Broker
+	gen     uint64 // bumped on every new connection
+	closed  bool
+	dialing chan struct{} // closed when the dial under way ends
+	dialErr error         // how the last dial failed
 }
 
 var errConnClosed = errors.New("producer: broker connection closed")
@@ -82,39 +84,79 @@ var errConnClosed = errors.New("producer: broker connection closed")
 // It waits at most the dial timeout, or until ctx is done.
 func (c *brokerConn) get(ctx context.Context) (*sarama.Broker, uint64, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil, 0, errConnClosed
 	}
 	if c.b != nil {
-		return c.b, c.gen, nil
+		b, gen := c.b, c.gen
+		c.mu.Unlock()
+		return b, gen, nil
 	}
 	if err := ctx.Err(); err != nil {
+		c.mu.Unlock()
 		return nil, 0, err
 	}
-	done, err := c.allow()
-	if err != nil {
-		return nil, 0, err
+	dialing := c.dialing
+	if dialing == nil {
+		done, err := c.allow()
+		if err != nil {
+			c.mu.Unlock()
+			return nil, 0, err
+		}
+		dialing = make(chan struct{})
+		c.dialing = dialing
+		c.p.dials.Add(1)
+		go c.dial(dialing, done)
 	}
+	c.mu.Unlock()
+	// sarama's Open and Connected cannot be interrupted (a broker that
+	// accepts and never answers holds them for the read timeout): wait for
+	// the dial only as long as ctx allows.
+	select {
+	case <-dialing:
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.b != nil {
+		return c.b, c.gen, nil
+	}
+	return nil, 0, c.dialErr
+}
+
+// dial opens a connection for get. It closes what it opened if the
+// connection was closed meanwhile.
+func (c *brokerConn) dial(dialing chan struct{}, done func(error)) {
+	defer c.p.dials.Done()
 	b := sarama.NewBroker(c.addr)
-	if err := b.Open(c.p.sconf); err != nil {
-		done(err)
-		return nil, 0, fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
-	}
-	ok, err := b.Connected() // blocks until the dial is done
-	if !ok || err != nil {
-		_ = b.Close()
-		if err == nil {
+	err := b.Open(c.p.sconf)
+	if err == nil {
+		var ok bool
+		ok, err = b.Connected() // blocks until the dial is done
+		if !ok && err == nil {
 			err = errors.New("not connected")
 		}
-		done(err)
-		return nil, 0, fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
+		if err != nil {
+			_ = b.Close()
+		}
 	}
-	done(nil)
-	c.b = b
-	c.gen++
-	c.p.connsOpen.Add(1)
-	return b, c.gen, nil
+	done(err)
+	c.mu.Lock()
+	c.dialing = nil
+	switch {
+	case err != nil:
+		c.dialErr = fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
+	case c.closed:
+		_ = b.Close()
+	default:
+		c.b = b
+		c.gen++
+		c.p.connsOpen.Add(1)
+	}
+	c.mu.Unlock()
+	close(dialing)
 }
 
 // fail drops the connection of generation gen, if it is still the current

@@ -117,7 +117,7 @@ type TopicMetadata struct {
 // that metadata round trips never wait behind produce requests.
 type metaClient struct {
 	p    *Producer
-	mu   sync.Mutex
+	sem  chan struct{} // capacity 1: one caller at a time, with a context
 	b    *sarama.Broker
 	next int
 }
@@ -134,10 +134,16 @@ func (m *metaClient) addrs() []string {
 	return addrs
 }
 
-// do runs fn on a live metadata connection, trying every known broker once.
+// do runs fn on a live metadata connection, trying every known broker
+// once. It waits for the connection (one caller at a time) and for fn only
+// as long as ctx allows: sarama's calls know no context.
 func (m *metaClient) do(ctx context.Context, fn func(*sarama.Broker) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrNoBrokers, ctx.Err())
+	}
+	defer func() { <-m.sem }()
 	addrs := m.addrs()
 	var errs []error
 	for range addrs {
@@ -148,13 +154,24 @@ func (m *metaClient) do(ctx context.Context, fn func(*sarama.Broker) error) erro
 		if m.b == nil {
 			addr := addrs[m.next%len(addrs)]
 			b := sarama.NewBroker(addr)
-			if err := b.Open(m.p.sconf); err != nil {
-				errs = append(errs, err)
-				m.next++
-				continue
-			}
-			if ok, err := b.Connected(); !ok {
-				_ = b.Close()
+			err := runCtx(ctx, func() error {
+				if err := b.Open(m.p.sconf); err != nil {
+					return err
+				}
+				if ok, err := b.Connected(); !ok {
+					_ = b.Close()
+					if err == nil {
+						err = errors.New("not connected")
+					}
+					return err
+				}
+				return nil
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					// Abandoned mid-dial: close it once the dial ends.
+					go func() { _, _ = b.Connected(); _ = b.Close() }()
+				}
 				errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 				m.next++
 				continue
@@ -175,8 +192,8 @@ func (m *metaClient) do(ctx context.Context, fn func(*sarama.Broker) error) erro
 }
 
 func (m *metaClient) close() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.sem <- struct{}{}
+	defer func() { <-m.sem }()
 	if m.b != nil {
 		_ = m.b.Close()
 		m.b = nil

@@ -28,7 +28,8 @@ type Producer struct {
 
 	ctx    context.Context // cancelled when Close is done with the network
 	cancel context.CancelFunc
-	bg     sync.WaitGroup // metadata loop and connection closers
+	bg     sync.WaitGroup // metadata loop, senders, connection closers, clock
+	dials  sync.WaitGroup // connections being opened
 
 	callMu    sync.RWMutex // produce calls hold it shared; Close exclusively
 	closing   atomic.Bool
@@ -96,7 +97,7 @@ func New(cfg Config) (*Producer, error) {
 		cancel()
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	p.meta = &metaClient{p: p}
+	p.meta = &metaClient{p: p, sem: make(chan struct{}, 1)}
 	p.clock.stop = ctx.Done()
 	p.clock.start = func() { p.bg.Add(1) }
 	p.clock.done = p.bg.Done
@@ -411,6 +412,12 @@ func (p *Producer) route(t *topicState, parts []*partition, n int32, m *Message)
 func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) error {
 	bytes = budget(msgs, bytes)
 	asked := false
+	defer func() {
+		if asked {
+			// Whatever happened, this call's request to shed is over.
+			p.shedWanted.Store(0)
+		}
+	}()
 	for {
 		p.budMu.Lock()
 		if p.budMsgs+msgs <= p.cfg.MaxBufferedMessages && p.budBytes+bytes <= p.cfg.MaxBufferedBytes ||
@@ -418,25 +425,21 @@ func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) e
 			p.budMsgs += msgs
 			p.budBytes += bytes
 			p.budMu.Unlock()
-			if asked {
-				p.shedWanted.Store(0)
-			}
 			return nil
 		}
 		freed := p.budFreed
-		over := p.budMsgs + msgs - p.cfg.MaxBufferedMessages
+		want := p.shedNeeded(msgs, bytes)
 		p.budMu.Unlock()
 		switch p.cfg.BufferFull {
 		case Reject:
 			p.bufferFullEvent(topic, msgs, ErrBufferFull)
 			return ErrBufferFull
 		case DropOldest:
-			// Ask the workers to fail their oldest unsent messages.
-			if !asked {
-				p.shedWanted.Store(int64(max(over, 1)))
-				asked = true
-				p.forEachWorker((*worker).signal)
-			}
+			// Ask the workers to fail their oldest unsent messages, anew
+			// each time room was freed and is still short.
+			p.shedWanted.Store(want)
+			asked = true
+			p.forEachWorker((*worker).signal)
 		}
 		select {
 		case <-freed:
@@ -448,6 +451,18 @@ func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) e
 			return ErrClosed
 		}
 	}
+}
+
+// shedNeeded is how many buffered messages must go for msgs messages of
+// budgetBytes to fit, by count and by bytes (at the buffer's average
+// message size). Called with budMu held.
+func (p *Producer) shedNeeded(msgs, budgetBytes int) int64 {
+	want := max(1, p.budMsgs+msgs-p.cfg.MaxBufferedMessages)
+	if over := p.budBytes + budgetBytes - p.cfg.MaxBufferedBytes; over > 0 && p.budMsgs > 0 {
+		avg := max(1, p.budBytes/p.budMsgs)
+		want = max(want, (over+avg-1)/avg)
+	}
+	return int64(want)
 }
 
 // take counts messages the producer took on without a produce call (a
@@ -586,7 +601,9 @@ func (p *Producer) Pick(ctx context.Context, topic string, key []byte) (int32, e
 // sends what is buffered and waits for the answers until ctx ends. Messages
 // still undelivered then are reported failed with ErrClosed through their
 // callbacks. Close releases every goroutine and connection the producer
-// started. It returns ctx's error if time ran out, and is safe to call more
+// started; only when ctx ends first may a connection still being opened
+// finish (and close itself) after Close returns, within the request
+// timeout. It returns ctx's error if time ran out, and is safe to call more
 // than once.
 func (p *Producer) Close(ctx context.Context) error {
 	if !p.closing.CompareAndSwap(false, true) {
@@ -622,6 +639,9 @@ func (p *Producer) Close(ctx context.Context) error {
 		}
 	}
 	if err != nil {
+		// Out of time: stop the network work workers may be waiting on
+		// (connecting, a producer id), then make them report the rest.
+		p.cancel()
 		for _, w := range ws {
 			close(w.quit)
 		}
@@ -641,6 +661,12 @@ func (p *Producer) Close(ctx context.Context) error {
 	p.connsMu.Unlock()
 	p.meta.close()
 	p.bg.Wait()
+	if err == nil {
+		p.dials.Wait()
+	}
+	// Otherwise a connection still being opened (sarama's dial cannot be
+	// interrupted) closes itself when its dial ends, within the request
+	// timeout: Close does not wait past its context for it.
 	busCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = p.bus.Close(busCtx)

@@ -720,6 +720,11 @@ func (w *worker) settle(b *batch, base int64, err error) {
 		off := int64(-1)
 		if err == nil && base >= 0 {
 			off = base + int64(i)
+			if b.massaged != nil {
+				// The hook may merge or split records: every original
+				// is in the batch that starts at base.
+				off = base
+			}
 		}
 		w.deliver(&b.recs[i], off, err)
 	}
@@ -808,14 +813,21 @@ func (w *worker) shed() {
 			return // sequence numbers are taken: it must be sent
 		}
 		w.unpack(b)
-		k := int(min(w.p.shedWanted.Load(), int64(len(b.recs))))
+		n := len(b.recs)
+		k := int(min(w.p.shedWanted.Load(), int64(n)))
 		if k <= 0 {
 			return
 		}
-		if !w.p.shedWanted.CompareAndSwap(w.p.shedWanted.Load(), w.p.shedWanted.Load()-int64(k)) {
+		if b.spill != nil {
+			// A spilled batch goes whole: the spill can only mark whole
+			// batches done, and a part left there would be sent again by
+			// the next producer on the directory.
+			k = n
+		}
+		if want := w.p.shedWanted.Load(); !w.p.shedWanted.CompareAndSwap(want, max(0, want-int64(k))) {
 			continue
 		}
-		dropped := &batch{recs: b.recs[:k:k]}
+		dropped := &batch{recs: b.recs[:k:k], memFree: b.memFree, overheadFree: b.overheadFree}
 		for i := range dropped.recs {
 			dropped.bytes += int(dropped.recs[i].size)
 		}
@@ -823,6 +835,11 @@ func (w *worker) shed() {
 		b.bytes -= dropped.bytes
 		if len(b.recs) == 0 {
 			w.pending = w.pending[1:]
+			if b.spill != nil {
+				if err := b.spill.Ack(b.spillBase); err != nil {
+					w.p.log.Warn("spill: cannot record progress; dropped messages may be sent after a restart", "err", err)
+				}
+			}
 		} else {
 			b.deadline = b.recs[0].deadline
 		}
