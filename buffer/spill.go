@@ -7,6 +7,12 @@
 // stopped producer left behind can be sent by the next producer that opens
 // the same directory.
 //
+// The in-memory side (the batch being filled, the backlog of a partition
+// whose leader is down, packed into record-batch bytes) lives in package
+// producer, inside the partition worker that owns it: DESIGN.md placed the
+// accumulator here, but it shares the worker's lock and state machine, and
+// splitting it out would put a package boundary through the hot path.
+//
 // Layout: one seglog directory per partition (and worker) under the spill
 // root, root/<topic>/<partition>-<worker>, plus a small "done" file that
 // records the first offset not yet delivered. Everything below it is done
