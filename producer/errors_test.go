@@ -6,13 +6,13 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/kfaketest"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/picker"
@@ -20,29 +20,8 @@ import (
 
 // failProduce makes kfake answer the next n produce requests with code for
 // every partition; later requests are served normally.
-func failProduce(c *kfake.Cluster, n int, code int16) *atomic.Int32 {
-	var seen atomic.Int32
-	c.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
-		if seen.Add(1) > int32(n) {
-			return nil, nil, false
-		}
-		c.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
-	return &seen
+func failProduce(c *kfake.Cluster, n int, code int16) *kfaketest.Counter {
+	return kfaketest.RefuseNextProduces(c, n, code)
 }
 
 func TestRetriableErrorIsRetried(t *testing.T) {

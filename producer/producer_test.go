@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/kfaketest"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/merlinkafka/merlin/picker"
 )
@@ -439,23 +440,7 @@ func TestCloseReportsUndelivered(t *testing.T) {
 	}
 	// From now on every produce is refused with a retriable error, so the
 	// producer keeps retrying and Close runs out of time.
-	c.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
+	kfaketest.RefuseProduce(c, kerr.NotLeaderForPartition.Code, func() bool { return true })
 	var failed atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {

@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/kfaketest"
+
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/merlinkafka/merlin/producer"
 )
@@ -199,29 +200,7 @@ func byValue(recs []*kgo.Record) map[string]*kgo.Record {
 // controlProduce makes kfake answer produce requests with code for every
 // partition while fail returns true; otherwise it serves them.
 func controlProduce(c *kfake.Cluster, code int16, fail func() bool) {
-	var mu sync.Mutex
-	c.ControlKey(0, func(req kmsg.Request) (kmsg.Response, error, bool) {
-		c.KeepControl()
-		mu.Lock()
-		defer mu.Unlock()
-		if !fail() {
-			return nil, nil, false
-		}
-		pr := req.(*kmsg.ProduceRequest)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range pr.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
+	kfaketest.RefuseProduce(c, code, fail)
 }
 
 // lineWriter is a safe io.Writer that tells when a line containing a
