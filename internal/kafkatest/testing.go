@@ -1,0 +1,65 @@
+package kafkatest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+)
+
+// Required says whether a missing Java or missing jars fail tests
+// (MERLIN_KAFKA=1) rather than skip them.
+func Required() bool { return os.Getenv(Env) == "1" }
+
+// Need skips t, or fails it under MERLIN_KAFKA=1, when Kafka cannot be run
+// here; it returns when it can.
+func Need(t testing.TB) {
+	t.Helper()
+	if _, _, err := Classpath(Version()); err != nil {
+		missing(t, err)
+	}
+}
+
+func missing(t testing.TB, err error) {
+	t.Helper()
+	if Required() {
+		t.Fatalf("%s=1 but %v", Env, err)
+	}
+	t.Skipf("skipped: %v (set %s=1 to make this a failure; see README, \"Tests against Apache Kafka\")", err, Env)
+}
+
+// New starts a cluster for t, with its data in t.TempDir(), and stops it
+// when t ends. When t has failed by then, the tail of every node's log is
+// printed. Without Java or the jars, t is skipped (failed with
+// MERLIN_KAFKA=1).
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if testing.Short() && !Required() {
+		t.Skip("skipped in -short mode: starts Apache Kafka")
+	}
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	if opts.Logf == nil {
+		opts.Logf = t.Logf
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	c, err := Start(ctx, opts)
+	if errors.Is(err, ErrMissing) {
+		missing(t, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kafkatest: Kafka %s, %d node(s) up in %v: %v", c.Version(), len(c.nodes), time.Since(start).Round(time.Millisecond), c.Brokers())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(c.LogTails(40))
+		}
+		c.Close()
+	})
+	return c
+}
