@@ -19,7 +19,9 @@ var (
 	// within Config.DeliveryTimeout.
 	ErrDeliveryTimeout = errors.New("producer: delivery timeout")
 	// ErrMessageTooLarge is returned for a message larger than the batch
-	// byte limit of its topic: no broker would take it.
+	// byte limit of its topic (no broker would take it), and matches a
+	// broker's MESSAGE_TOO_LARGE for a message alone in its batch (a
+	// larger batch so refused is split and resent).
 	ErrMessageTooLarge = errors.New("producer: message too large")
 	// ErrUnknownTopic is returned when the cluster does not have the topic
 	// and does not create it.
@@ -73,6 +75,12 @@ func (e *BrokerError) Error() string {
 
 // Unwrap returns the kerr.Error for the code.
 func (e *BrokerError) Unwrap() error { return kerr.ErrorForCode(e.Code) }
+
+// Is makes a broker's MESSAGE_TOO_LARGE and RECORD_LIST_TOO_LARGE match
+// ErrMessageTooLarge, as merlin's own size check does.
+func (e *BrokerError) Is(target error) bool {
+	return target == ErrMessageTooLarge && tooLargeCode(e.Code)
+}
 
 // Retriable reports whether resending may succeed.
 func (e *BrokerError) Retriable() bool { return retriableCode(e.Code) }

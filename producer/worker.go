@@ -649,10 +649,54 @@ func (w *worker) handleAck(a ack) {
 			w.p.refreshSoon()
 		}
 		w.failed(be, nil)
+	case tooLargeCode(code) && w.splitTooLarge(b):
+		// Resent in two halves; only a message alone in its batch that the
+		// broker still refuses fails (as the Java producer does).
 	default:
 		err := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: code}
 		w.finish(b, -1, err)
 	}
+}
+
+// tooLargeCode reports whether a broker refused a batch for its size:
+// MESSAGE_TOO_LARGE (above the topic's max.message.bytes, which limits a
+// whole record batch) or RECORD_LIST_TOO_LARGE (above its segment size).
+func tooLargeCode(code int16) bool {
+	return code == kerr.MessageTooLarge.Code || code == kerr.RecordListTooLarge.Code
+}
+
+// splitTooLarge splits a batch the broker refused for its size into two
+// halves queued for resending in its place, and reports whether it did: a
+// batch of one message, or one the massage hook rewrote, is not split.
+// The halves keep the batch's producer id and its sequence numbers
+// between them, so batches sent after it stay numbered right.
+func (w *worker) splitTooLarge(b *batch) bool {
+	w.unpack(b)
+	if len(b.recs) < 2 || b.massaged != nil || b.broken {
+		return false
+	}
+	n1 := len(b.recs) / 2
+	// The second half gets its own slice: both go back to the pool later.
+	second := &batch{recs: append([]rec(nil), b.recs[n1:]...), pid: b.pid, epoch: b.epoch, numbered: b.numbered,
+		spill: b.spill, spillBase: b.spillBase, memFree: b.memFree, overheadFree: b.overheadFree}
+	first := &batch{recs: b.recs[:n1], pid: b.pid, epoch: b.epoch, seq: b.seq, numbered: b.numbered,
+		memFree: b.memFree, overheadFree: b.overheadFree}
+	for i := range first.recs {
+		first.bytes += int(first.recs[i].size)
+	}
+	// What the halves count for against the buffer adds up to what b did.
+	second.bytes = b.bytes - first.bytes
+	if b.numbered {
+		second.seq = addSeq(b.seq, int32(n1))
+	}
+	first.deadline, second.deadline = first.recs[0].deadline, second.recs[0].deadline
+	be := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: kerr.MessageTooLarge.Code}
+	first.lastErr, second.lastErr = be, be
+	w.p.log.Debug("batch too large for the broker: split", "topic", w.t.name, "partition", w.part.id, "messages", len(b.recs))
+	w.requeue(first)
+	w.requeue(second)
+	b.recs = nil
+	return true
 }
 
 // requeue puts an answered-but-not-written batch back for resending, in
