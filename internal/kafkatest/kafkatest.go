@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -75,6 +76,12 @@ type Options struct {
 	Version string // default $MERLIN_KAFKA_VERSION, else DefaultVersion
 	Dir     string // data root; required by Start (New uses t.TempDir())
 	HeapMB  int    // -Xmx of each node; default 384
+
+	// Controllers is how many nodes, from node 1 on, are KRaft controllers
+	// as well as brokers (the quorum); the rest are brokers only. Default:
+	// every node. A test that stops most brokers yet needs the quorum to
+	// keep working (an ISR shrinking) uses fewer.
+	Controllers int
 
 	// ClientProtocol is the security protocol of the CLIENT listener:
 	// PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL. Its settings
@@ -186,6 +193,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.HeapMB <= 0 {
 		opts.HeapMB = 384
 	}
+	if opts.Controllers <= 0 || opts.Controllers > opts.Nodes {
+		opts.Controllers = opts.Nodes
+	}
 	if opts.ClientProtocol == "" {
 		opts.ClientProtocol = "PLAINTEXT"
 	}
@@ -242,7 +252,7 @@ func (c *Cluster) format(ctx context.Context) error {
 		return err
 	}
 	var voters []string
-	for _, n := range c.nodes {
+	for _, n := range c.nodes[:c.opts.Controllers] {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", n.ID, n.ctrl))
 	}
 	for _, n := range c.nodes {
@@ -310,6 +320,10 @@ func (n *Node) serverProperties(voters string) string {
 		"broker.session.timeout.ms":    "4000",
 		"broker.heartbeat.interval.ms": "500",
 		"controlled.shutdown.enable":   "true",
+	}
+	if int(n.ID) > c.opts.Controllers {
+		props["process.roles"] = "broker"
+		props["listeners"] = fmt.Sprintf("CLIENT://127.0.0.1:%d,INTERNAL://127.0.0.1:%d", n.client, n.internal)
 	}
 	maps.Copy(props, c.opts.Props)
 	var b strings.Builder
@@ -611,6 +625,35 @@ func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions, rf 
 	return c.WaitTopic(ctx, topic, partitions, rf)
 }
 
+// CreateTopicAssigned creates a topic whose partition i has the replicas
+// assignment[i] (broker ids, the first the preferred leader), then waits
+// as CreateTopic does.
+func (c *Cluster) CreateTopicAssigned(ctx context.Context, topic string, assignment [][]int32, configs map[string]string) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30_000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for i, replicas := range assignment {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), replicas
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	for k, v := range configs {
+		cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+		cfg.Name, cfg.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, cfg)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, c.admin)
+	if err == nil && len(resp.Topics) == 1 {
+		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	if err != nil {
+		return fmt.Errorf("kafkatest: creating topic %s: %w", topic, err)
+	}
+	return c.WaitTopic(ctx, topic, len(assignment), len(assignment[0]))
+}
+
 // WaitTopic waits until every running node knows topic with partitions
 // partitions, each with a leader and at least isr in-sync replicas.
 func (c *Cluster) WaitTopic(ctx context.Context, topic string, partitions, isr int) error {
@@ -650,6 +693,26 @@ func (c *Cluster) Leaders(ctx context.Context, topic string) (map[int32]int32, e
 		out := map[int32]int32{}
 		for _, p := range md.Topics[0].Partitions {
 			out[p.Partition] = p.Leader
+		}
+		return out, nil
+	}
+	return nil, errors.New("kafkatest: no running node answered metadata")
+}
+
+// ISR maps each partition of topic to its in-sync replicas, as a running
+// node sees them.
+func (c *Cluster) ISR(ctx context.Context, topic string) (map[int32][]int32, error) {
+	for _, n := range c.nodes {
+		if !n.Running() {
+			continue
+		}
+		md, err := c.brokerMetadata(ctx, n, []string{topic})
+		if err != nil || len(md.Topics) != 1 {
+			continue
+		}
+		out := map[int32][]int32{}
+		for _, p := range md.Topics[0].Partitions {
+			out[p.Partition] = p.ISR
 		}
 		return out, nil
 	}
