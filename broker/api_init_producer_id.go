@@ -15,6 +15,11 @@ import (
 
 func (c *conn) handleInitProducerID(req *kmsg.InitProducerIDRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	if code, ok := c.b.cluster.faults.takeTopic(APIInitProducerID, ""); ok {
+		resp.ErrorCode = code
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		return resp
+	}
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		resp.ProducerID, resp.ProducerEpoch = -1, -1

@@ -48,8 +48,9 @@ type faults struct {
 //
 // Produce, Fetch and ListOffsets answer code in that partition's entry (a
 // refused produce stores nothing). Metadata reports code as that partition's
-// error, or as the topic's error with AllPartitions. Other request types
-// ignore injections. Injections for the same key, topic and partition queue
+// error, or as the topic's error with AllPartitions. InitProducerId answers
+// code for injections made with topic "" and AllPartitions. Other request
+// types ignore injections. Injections for the same key, topic and partition queue
 // up: the older one is used first.
 func (c *Cluster) InjectError(key APIKey, topic string, partition int32, code int16, n int) {
 	if n <= 0 {

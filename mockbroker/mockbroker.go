@@ -64,6 +64,8 @@ const (
 	APIFetch       = broker.APIFetch
 	APIListOffsets = broker.APIListOffsets
 	APIMetadata    = broker.APIMetadata
+	// APIInitProducerID: inject with topic "" and AllPartitions.
+	APIInitProducerID = broker.APIInitProducerID
 )
 
 // AllPartitions, as InjectError's partition, matches every partition of the

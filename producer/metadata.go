@@ -28,6 +28,14 @@ type topicState struct {
 
 	parts atomic.Pointer[[]*partition]
 
+	// unknownSeen counts the metadata answers in a row that said a topic
+	// in use does not exist (metadata goroutine only); after
+	// unknownTopicAnswers of them the topic is gone: what it holds fails
+	// with ErrUnknownTopic and new calls fail at once, until an answer
+	// shows it again.
+	unknownSeen int
+	gone        atomic.Bool
+
 	// recs recycles the slabs batches keep their messages in, so that a
 	// batch does not regrow (and re-zero) its slice from nothing. A small
 	// free list rather than a sync.Pool, which every GC empties.
@@ -79,6 +87,27 @@ func (t *topicState) Up(p int32) bool {
 		}
 	}
 	return false
+}
+
+// unknownTopicAnswers is how many metadata answers in a row must say a
+// topic in use does not exist before the producer takes it as deleted
+// (franz-go's UnknownTopicRetries is 4 attempts; the Java producer waits
+// for its delivery timeout).
+const unknownTopicAnswers = 3
+
+// goneErr is what the messages of a deleted topic fail with.
+func (t *topicState) goneErr() error {
+	return fmt.Errorf("%w: %q no longer exists", ErrUnknownTopic, t.name)
+}
+
+func (t *topicState) signalWorkers() {
+	if parts := t.parts.Load(); parts != nil {
+		for _, part := range *parts {
+			for _, w := range part.workers {
+				w.signal()
+			}
+		}
+	}
 }
 
 func (t *topicState) setReady(err error) {
@@ -356,11 +385,27 @@ func (p *Producer) apply(resp *sarama.MetadataResponse) (again bool) {
 		}
 		switch {
 		case tm.Err == sarama.ErrUnknownTopicOrPartition && len(tm.Partitions) == 0:
-			t.setReady(fmt.Errorf("%w: %q", ErrUnknownTopic, tm.Name))
+			if t.parts.Load() == nil {
+				t.setReady(fmt.Errorf("%w: %q", ErrUnknownTopic, tm.Name))
+				continue
+			}
+			// A topic in use was deleted (or its metadata lags behind on
+			// this broker: hence several answers in a row).
+			t.unknownSeen++
+			if t.unknownSeen < unknownTopicAnswers {
+				again = true
+			} else if !t.gone.Swap(true) {
+				p.log.Warn("topic no longer exists: failing its messages", "topic", t.name)
+				t.signalWorkers()
+			}
 			continue
 		case tm.Err != sarama.ErrNoError || len(tm.Partitions) == 0:
 			again = true
 			continue
+		}
+		t.unknownSeen = 0
+		if t.gone.Swap(false) {
+			p.log.Info("topic exists again", "topic", t.name)
 		}
 		p.updatePartitions(t, tm.Partitions)
 		for _, pm := range tm.Partitions {
@@ -473,23 +518,37 @@ func (p *Producer) producerID(ctx context.Context) (int64, int16, error) {
 	return pid, epoch, nil
 }
 
-// newProducerID asks a broker for a fresh producer id.
+// newProducerID asks a broker for a fresh producer id. Answers that say
+// "not yet" (COORDINATOR_LOAD_IN_PROGRESS from a cluster that has just
+// started, COORDINATOR_NOT_AVAILABLE, ...) are asked again, with backoff,
+// within ctx; the error returned then is retriable (see connect).
 func (p *Producer) newProducerID(ctx context.Context) (int64, int16, error) {
-	var resp *sarama.InitProducerIDResponse
-	err := p.meta.do(ctx, func(b *sarama.Broker) error {
-		r, err := b.InitProducerID(&sarama.InitProducerIDRequest{
-			TransactionTimeout: time.Minute,
-			ProducerID:         -1,
-			ProducerEpoch:      -1,
+	bo := p.newBackoff()
+	for {
+		var resp *sarama.InitProducerIDResponse
+		err := p.meta.do(ctx, func(b *sarama.Broker) error {
+			r, err := b.InitProducerID(&sarama.InitProducerIDRequest{
+				TransactionTimeout: time.Minute,
+				ProducerID:         -1,
+				ProducerEpoch:      -1,
+			})
+			resp = r
+			return err
 		})
-		resp = r
-		return err
-	})
-	if err != nil {
-		return -1, -1, err
+		if err != nil {
+			return -1, -1, err
+		}
+		if resp.Err == sarama.ErrNoError {
+			return resp.ProducerID, resp.ProducerEpoch, nil
+		}
+		err = fmt.Errorf("producer: InitProducerId: %w", resp.Err)
+		if !retriableCode(int16(resp.Err)) {
+			return -1, -1, err
+		}
+		select {
+		case <-ctx.Done():
+			return -1, -1, err
+		case <-time.After(bo.NextBackOff()):
+		}
 	}
-	if resp.Err != sarama.ErrNoError {
-		return -1, -1, fmt.Errorf("producer: InitProducerId: %w", resp.Err)
-	}
-	return resp.ProducerID, resp.ProducerEpoch, nil
 }

@@ -287,6 +287,9 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 	if err != nil {
 		return nil, err
 	}
+	if t.gone.Load() {
+		return nil, t.goneErr()
+	}
 	bytes := 0
 	for i := range msgs {
 		s := msgs[i].size()

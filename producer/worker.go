@@ -230,6 +230,7 @@ func (w *worker) run() {
 		if w.collect() && w.state == StateReady {
 			w.setState(StateDraining)
 		}
+		w.failIfGone()
 		w.expire()
 		w.shed()
 		w.step()
@@ -478,9 +479,11 @@ func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
 		pid, epoch, err := getID(ctx)
 		var kerrS sarama.KError
 		switch {
-		case errors.As(err, &kerrS):
+		case errors.As(err, &kerrS) && !retriableCode(int16(kerrS)):
 			// The broker refuses producer ids (too old, or not allowed):
-			// produce without idempotence rather than not at all.
+			// produce without idempotence rather than not at all. A
+			// retriable refusal (a coordinator still loading) is not
+			// this: the worker tries again, idempotent.
 			if !w.p.idemOff.Swap(true) {
 				w.p.log.Warn("idempotence disabled: the broker refused a producer id", "err", err)
 			}
@@ -891,6 +894,33 @@ func (w *worker) shed() {
 		// The slab belongs to the batch they were cut from: not recycled.
 		w.settle(dropped, -1, ErrBufferFull)
 	}
+}
+
+// failIfGone fails every message the worker holds and has not sent when
+// its topic was deleted. Batches in flight are left to their answers
+// (UNKNOWN_TOPIC_OR_PARTITION sends them back here to fail).
+func (w *worker) failIfGone() {
+	if !w.t.gone.Load() {
+		return
+	}
+	w.mu.Lock()
+	if len(w.cur) > 0 {
+		w.sealLocked()
+	}
+	sealed := w.sealed
+	w.sealed = nil
+	w.mu.Unlock()
+	w.pending = append(w.pending, sealed...)
+	if len(w.pending)+len(w.retry) == 0 {
+		return
+	}
+	err := w.t.goneErr()
+	for _, list := range [][]*batch{w.retry, w.pending} {
+		for _, b := range list {
+			w.finish(b, -1, err)
+		}
+	}
+	w.retry, w.pending = nil, nil
 }
 
 // abort fails everything the worker holds: Close ran out of time.
