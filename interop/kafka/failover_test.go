@@ -69,7 +69,7 @@ func TestLeaderKill9Idempotent(t *testing.T) {
 	}
 	p := newProducer(t, c, failoverConfig())
 	l := newLedger()
-	stop := load(ctx, t, p, l, topic, 24, 3000)
+	stop := load(ctx, p, l, topic, 24, 3000)
 	rounds := 1 + int(soak()/(20*time.Second))
 	for round := range rounds {
 		_, acked, _ := l.counts()
@@ -115,7 +115,7 @@ func TestRollingRestart(t *testing.T) {
 	}
 	p := newProducer(t, c, failoverConfig())
 	l := newLedger()
-	stop := load(ctx, t, p, l, topic, 30, 3000)
+	stop := load(ctx, p, l, topic, 30, 3000)
 	var times []time.Duration
 	rounds := 2 + int(soak()/(30*time.Second))
 	for round := range rounds {
