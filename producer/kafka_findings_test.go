@@ -157,3 +157,42 @@ func TestMockDeletedTopicFailsFast(t *testing.T) {
 		t.Fatalf("stored %v", got)
 	}
 }
+
+// The leader dies and, a while later, the cluster moves its partition to
+// another broker (Kafka fences a dead broker only after its session times
+// out). A worker in downtime asks for metadata on every retry, so it finds
+// the new leader at once rather than at the next periodic refresh (a
+// minute by default). Found against Apache Kafka (interop/kafka
+// TestLeaderKill9Idempotent), where failover took as long as
+// MetadataRefresh.
+func TestMockDowntimeRefreshesMetadata(t *testing.T) {
+	c := newMock(t, mockbroker.Brokers(2), mockbroker.Topic("fo", 1))
+	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs(), MetadataRefresh: time.Hour}))
+	ctx := testCtx(t)
+	if _, err := p.ProduceSync(ctx, "fo", Message{Value: []byte("before")}); err != nil {
+		t.Fatal(err)
+	}
+	old := c.Leader("fo", 0)
+	if err := c.Stop(old); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Result, 1)
+	if err := p.ProduceAsync(ctx, "fo", Message{Value: []byte("after"), OnDelivery: func(r Result) { got <- r }}); err != nil {
+		t.Fatal(err)
+	}
+	waitDown(t, p, "fo", 0)
+	if err := c.MoveLeader("fo", 0, old%2+1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("not delivered 20 s after the leader moved: the producer waits for its hourly metadata refresh")
+	}
+	if got := arrived(c, "fo")[0]; !slices.Equal(got, []string{"before", "after"}) {
+		t.Fatalf("stored %v", got)
+	}
+}

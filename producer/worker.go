@@ -727,6 +727,11 @@ func (w *worker) failed(err error, conn *brokerConn) {
 	}
 	w.retryAt = time.Now().Add(w.backoff.NextBackOff())
 	if w.state == StateDowntime || w.state == StateDraining {
+		// Still unreachable: ask again who leads. The cluster may have
+		// moved the partition since the last answer (a dead broker is
+		// only fenced after its session times out); waiting for the
+		// periodic refresh would stall failover for up to MetadataRefresh.
+		w.p.refreshSoon()
 		return
 	}
 	var be *BrokerError
