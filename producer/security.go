@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/xdg-go/scram"
+
+	"github.com/merlinkafka/merlin/internal/scramclient"
 )
 
 // SASLMechanism names a SASL mechanism, as Kafka spells it.
@@ -295,10 +296,9 @@ func (p *Producer) applySecurity(sc *sarama.Config) {
 	sc.Net.SASL.AuthIdentity = s.AuthzID
 	sc.Net.SASL.SCRAMAuthzID = s.AuthzID
 	switch s.Mechanism {
-	case SASLScramSHA256:
-		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA256} }
-	case SASLScramSHA512:
-		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &scramClient{hash: scram.SHA512} }
+	case SASLScramSHA256, SASLScramSHA512:
+		gen := scramclient.Generator(string(s.Mechanism))
+		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return scramClient{gen()} }
 	case SASLOAuthBearer:
 		sc.Net.SASL.TokenProvider = &tokenSource{
 			fn: s.TokenProvider, ctx: p.ctx, timeout: sc.Net.DialTimeout, log: p.log, now: time.Now,
@@ -306,30 +306,24 @@ func (p *Producer) applySecurity(sc *sarama.Config) {
 	}
 }
 
-// scramClient is sarama's SCRAM client on xdg-go/scram.
-type scramClient struct {
-	hash scram.HashGeneratorFcn
-	conv *scram.ClientConversation
-}
+// scramClient marks the failures of merlin's side of a SCRAM exchange
+// (the server's proof not matching, among them) as authentication ones.
+type scramClient struct{ sarama.SCRAMClient }
 
-func (c *scramClient) Begin(user, password, authzID string) error {
-	cl, err := c.hash.NewClient(user, password, authzID)
-	if err != nil {
+func (c scramClient) Begin(user, password, authzID string) error {
+	if err := c.SCRAMClient.Begin(user, password, authzID); err != nil {
 		return &saslClientError{err}
 	}
-	c.conv = cl.NewConversation()
 	return nil
 }
 
-func (c *scramClient) Step(challenge string) (string, error) {
-	resp, err := c.conv.Step(challenge)
+func (c scramClient) Step(challenge string) (string, error) {
+	resp, err := c.SCRAMClient.Step(challenge)
 	if err != nil {
 		return "", &saslClientError{err}
 	}
 	return resp, nil
 }
-
-func (c *scramClient) Done() bool { return c.conv.Done() }
 
 // tokenSource is sarama's AccessTokenProvider on a TokenProvider: it keeps
 // the token until 80% of its lifetime has passed.
