@@ -15,7 +15,7 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/merlinkafka/merlin/internal/scramclient"
+	"github.com/merlinkafka/merlin/internal/saramasasl"
 )
 
 // SASLMechanism names a SASL mechanism, as Kafka spells it.
@@ -287,17 +287,10 @@ func (p *Producer) applySecurity(sc *sarama.Config) {
 	if s == nil {
 		return
 	}
-	sc.Net.SASL.Enable = true
-	sc.Net.SASL.Handshake = true
-	sc.Net.SASL.Version = sarama.SASLHandshakeV1
-	sc.Net.SASL.Mechanism = sarama.SASLMechanism(s.Mechanism)
-	sc.Net.SASL.User = s.User
-	sc.Net.SASL.Password = string(s.Password)
-	sc.Net.SASL.AuthIdentity = s.AuthzID
-	sc.Net.SASL.SCRAMAuthzID = s.AuthzID
+	saramasasl.Apply(sc, string(s.Mechanism), s.User, string(s.Password), s.AuthzID)
 	switch s.Mechanism {
 	case SASLScramSHA256, SASLScramSHA512:
-		gen := scramclient.Generator(string(s.Mechanism))
+		gen := sc.Net.SASL.SCRAMClientGeneratorFunc
 		sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return scramClient{gen()} }
 	case SASLOAuthBearer:
 		sc.Net.SASL.TokenProvider = &tokenSource{

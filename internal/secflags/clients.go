@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/merlinkafka/merlin/internal/scramclient"
+	"github.com/merlinkafka/merlin/internal/saramasasl"
 	"github.com/merlinkafka/merlin/producer"
 )
 
@@ -27,13 +27,7 @@ func Sarama(sc *sarama.Config, tc *tls.Config, s *producer.SASL) {
 	if s == nil {
 		return
 	}
-	sc.Net.SASL.Enable = true
-	sc.Net.SASL.Handshake = true
-	sc.Net.SASL.Version = sarama.SASLHandshakeV1
-	sc.Net.SASL.Mechanism = sarama.SASLMechanism(s.Mechanism)
-	sc.Net.SASL.User = s.User
-	sc.Net.SASL.Password = string(s.Password)
-	sc.Net.SASL.SCRAMClientGeneratorFunc = scramclient.Generator(string(s.Mechanism))
+	saramasasl.Apply(sc, string(s.Mechanism), s.User, string(s.Password), s.AuthzID)
 }
 
 // Kgo returns the kgo options for tc and s (nil: off).
