@@ -8,19 +8,16 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/merlinkafka/merlin/internal/kfaketest"
 	"github.com/merlinkafka/merlin/internal/secflags"
-	"github.com/merlinkafka/merlin/internal/testcert"
 )
 
 // The gateway produces to a TLS + SCRAM cluster with the security flags,
 // the password from the environment.
 func TestRunTLSAndSASL(t *testing.T) {
-	ca := testcert.NewCA(t, "CA")
-	caFile, _, _ := ca.Files(t, t.TempDir(), "unused")
-	c := newKfakeOpts(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"), kfake.TLS(ca.ServerConfig(t)),
-		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ingest", "right"))
+	c := kfaketest.NewSecure(t, "SCRAM-SHA-256", "ingest", "right", "t")
 	t.Setenv(secflags.PasswordEnv, "right")
-	s := start(t, "--listen", "127.0.0.1:0", "--brokers", c.ListenAddrs()[0], "--tls-ca", caFile,
+	s := start(t, "--listen", "127.0.0.1:0", "--brokers", c.ListenAddrs()[0], "--tls-ca", c.CAFile,
 		"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "ingest")
 	post(t, s.url+"/sync/t", "text/plain", "hello").expect(t, 200)
 	if code := s.stop(t); code != 0 {
