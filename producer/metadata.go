@@ -250,6 +250,12 @@ func (p *Producer) metadataLoop() {
 			p.log.Warn("metadata refresh failed", "err", err)
 			p.bus.Emit(callbacks.Event{Kind: callbacks.MainBrokerUnreachable, Partition: -1, Broker: -1, Err: err, Time: time.Now()})
 		}
+		if securityErr(err) {
+			// Refused credentials or certificate: retrying within the
+			// second would only be refused again. The next refresh is
+			// the periodic one, or a produce call's.
+			continue
+		}
 		if again || err != nil {
 			retry.Reset(bo.NextBackOff())
 		} else {

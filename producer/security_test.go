@@ -258,6 +258,47 @@ func TestAuthRefusedOnLeaderConnection(t *testing.T) {
 	}
 }
 
+// Credentials revoked while producing: the next produce fails with
+// ErrAuthentication, and the cluster is not then polled in the background
+// as a broker that is down would be (the next attempt is a caller's, or
+// the periodic refresh's).
+func TestAuthRevokedWhileProducing(t *testing.T) {
+	srv := newFakeOAuth()
+	c := secureKfake(t)
+	srv.install(c)
+	addr := c.ListenAddrs()[0]
+	var mu sync.Mutex
+	var conns []net.Conn
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+		}
+		return conn, err
+	}
+	p := newProducer(t, Config{Brokers: []string{addr}, Dialer: dialer, RetryBackoff: 10 * time.Millisecond, RetryBackoffMax: 50 * time.Millisecond,
+		SASL: &SASL{Mechanism: SASLOAuthBearer, TokenProvider: func(context.Context) (Token, error) { return Token{Value: "good"}, nil }}})
+	ctx := shortCtx(t)
+	if err := produceOne(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	srv.refuseAfter.Store(srv.auths.Load()) // revoked
+	mu.Lock()
+	for _, conn := range conns {
+		conn.Close() // every connection must authenticate anew
+	}
+	mu.Unlock()
+	assertAuthErr(t, produceOne(ctx, p), addr)
+	n := srv.auths.Load()
+	time.Sleep(500 * time.Millisecond) // ten retries' worth at RetryBackoffMax
+	if m := srv.auths.Load(); m > n+1 {
+		t.Fatalf("%d authentications in the background after the refusal", m-n)
+	}
+}
+
 func TestPingDoesNotCreateTopics(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
 	if err != nil {
