@@ -275,6 +275,10 @@ type Config struct {
 	// Topics are the per-topic overrides.
 	Topics map[string]TopicConfig
 	// EagerTopics are fetched and started by New instead of on first use.
+	// With TLS or SASL set, New waits for their first metadata (at most
+	// the dial timeout, min(10s, RequestTimeout)) and returns the AuthError
+	// or TLSError of a cluster that refuses the connection; a cluster that
+	// is down does not fail New.
 	EagerTopics []string
 
 	// Handlers receive instrumentation events (see package callbacks). A slow
