@@ -612,6 +612,43 @@ func TestOAuthBearer(t *testing.T) {
 	}
 }
 
+// KIP-368 with kfake's own SCRAM: the broker gives sessions a lifetime
+// (connections.max.reauth.ms) and sarama re-authenticates the open
+// connections before it ends, instead of the broker closing them.
+func TestSCRAMReauthentication(t *testing.T) {
+	c := secureKfake(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", testUser, testPassword),
+		kfake.BrokerConfigs(map[string]string{"connections.max.reauth.ms": "1000"}))
+	var auths atomic.Int32
+	c.ControlKey(int16(kmsg.SASLAuthenticate), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		auths.Add(1)
+		return nil, nil, false // kfake answers
+	})
+	var dials atomic.Int32
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	p := newProducer(t, Config{Brokers: c.ListenAddrs(), Dialer: dialer,
+		SASL: &SASL{Mechanism: SASLScramSHA256, User: testUser, Password: testPassword}})
+	ctx := shortCtx(t)
+	if err := produceOne(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	before, dialed := auths.Load(), dials.Load()
+	time.Sleep(1200 * time.Millisecond)
+	if err := produceOne(ctx, p); err != nil {
+		t.Fatalf("produce after the session lifetime: %v", err)
+	}
+	if auths.Load() <= before {
+		t.Fatal("the connection was not re-authenticated after its session lifetime")
+	}
+	if dials.Load() != dialed {
+		t.Fatalf("%d new connections: the open one should have been re-authenticated", dials.Load()-dialed)
+	}
+}
+
 func TestOAuthBearerRefused(t *testing.T) {
 	srv := newFakeOAuth()
 	c := secureKfake(t)
