@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/internal/syncbuf"
 	"github.com/merlinkafka/merlin/internal/testcert"
 )
 
@@ -83,7 +84,13 @@ func TestProduceTLSAndSASL(t *testing.T) {
 			}
 			c := secureKfake(t, opts...)
 			cfg.Brokers = c.ListenAddrs()
+			var logs syncbuf.Buffer
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			p := newProducer(t, cfg)
+			warned := strings.Contains(logs.String(), "clear text")
+			if want := tc.mech == SASLPlain && !tc.tls; warned != want {
+				t.Fatalf("warned of a clear-text password: %t, want %t (logs %q)", warned, want, logs.String())
+			}
 			ctx := shortCtx(t)
 			if err := p.Ping(ctx); err != nil {
 				t.Fatalf("Ping: %v", err)
