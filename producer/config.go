@@ -1,9 +1,12 @@
 package producer
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -152,6 +155,25 @@ type Config struct {
 	// ClientID is sent with every request. Default "merlin".
 	ClientID string
 
+	// TLS, if set, encrypts every connection with it; nil: plaintext.
+	// ServerName defaults to each broker's host. RootCAs nil trusts the
+	// system's roots; Certificates is the client certificate for mutual
+	// TLS. A handshake that fails on TLS itself (an untrusted
+	// certificate, a name mismatch, a broker without TLS) is a TLSError
+	// (errors.Is ErrTLS) naming the broker, never retried as if the
+	// broker were down.
+	TLS *tls.Config
+	// SASL, if set, authenticates every connection with it (after TLS,
+	// when both are set); nil: no authentication. A refusal is an
+	// AuthError (errors.Is ErrAuthentication), never retried as if the
+	// broker were down. Its fmt and slog forms never show the password.
+	SASL *SASL
+	// Dialer, if set, opens the TCP connections to brokers instead of a
+	// net.Dialer: for proxies (SOCKS, an HTTP CONNECT tunnel) or custom
+	// name resolution. ctx carries the dial timeout and ends at Close.
+	// TLS and SASL run over the connection it returns.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
 	// MaxMessages flushes a partition's batch when it holds this many
 	// messages. Default 10 000 (ekaf: 100, which at today's rates means
 	// thousands of requests a second; franz-go does not count messages and
@@ -253,6 +275,10 @@ type Config struct {
 	// Topics are the per-topic overrides.
 	Topics map[string]TopicConfig
 	// EagerTopics are fetched and started by New instead of on first use.
+	// With TLS or SASL set, New waits for their first metadata (at most
+	// the dial timeout, min(10s, RequestTimeout)) and returns the AuthError
+	// or TLSError of a cluster that refuses the connection; a cluster that
+	// is down does not fail New.
 	EagerTopics []string
 
 	// Handlers receive instrumentation events (see package callbacks). A slow
@@ -367,6 +393,12 @@ func (c Config) Validate() error {
 			return configErr(fmt.Sprintf("Brokers[%d]", i), "%q is not host:port", b)
 		}
 	}
+	if err := c.SASL.validate(); err != nil {
+		return err
+	}
+	if err := validateTLS(c.TLS); err != nil {
+		return err
+	}
 	if err := c.validateBatch("", c.MaxMessages, c.MaxBytes, c.TTL); err != nil {
 		return err
 	}
@@ -431,6 +463,36 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+func validateTLS(tc *tls.Config) error {
+	if tc == nil {
+		return nil
+	}
+	if tc.MaxVersion != 0 && tc.MaxVersion < tc.MinVersion {
+		return configErr("TLS.MaxVersion", "%s is below TLS.MinVersion %s", tls.VersionName(tc.MaxVersion), tls.VersionName(tc.MinVersion))
+	}
+	for i, cert := range tc.Certificates {
+		if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
+			return configErr(fmt.Sprintf("TLS.Certificates[%d]", i), "a client certificate needs its certificate and private key")
+		}
+	}
+	return nil
+}
+
+// LogValue describes the configuration for slog with its connection
+// settings and never a secret: TLS and SASL only say how they are set.
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.Any("brokers", c.Brokers), slog.String("client_id", c.ClientID), slog.Bool("tls", c.TLS != nil)}
+	if c.TLS != nil {
+		attrs = append(attrs, slog.String("tls_server_name", c.TLS.ServerName), slog.Bool("tls_client_cert", len(c.TLS.Certificates) > 0 || c.TLS.GetClientCertificate != nil))
+	}
+	if c.SASL != nil {
+		attrs = append(attrs, slog.Any("sasl", *c.SASL))
+	}
+	attrs = append(attrs, slog.Bool("custom_dialer", c.Dialer != nil), slog.String("acks", c.Acks.String()),
+		slog.String("compression", c.Compression.String()))
+	return slog.GroupValue(attrs...)
 }
 
 func (c Config) validateBatch(prefix string, maxMessages, maxBytes int, ttl time.Duration) error {

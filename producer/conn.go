@@ -25,7 +25,10 @@ func newBrokerConn(p *Producer, id int32, addr string) *brokerConn {
 		MaxRequests: 1,
 		Timeout:     p.cfg.BreakerTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
-		IsExcluded:  func(err error) bool { return errors.Is(err, context.Canceled) },
+		// A refused authentication or TLS handshake is not the broker
+		// being down: it must reach callers as itself (see get), not as
+		// ErrBrokerUnavailable.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) || securityErr(err) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			p.log.Info("circuit breaker", "broker", name, "from", from.String(), "to", to.String())
 			if to == gobreaker.StateOpen {
@@ -76,6 +79,11 @@ type brokerConn struct {
 	closed  bool
 	dialing chan struct{} // closed when the dial under way ends
 	dialErr error         // how the last dial failed
+	// secErr is the last dial's authentication or TLS failure: get
+	// returns it without dialing until secUntil (one breaker timeout), so
+	// that refused credentials are neither hammered nor hidden.
+	secErr   error
+	secUntil time.Time
 }
 
 var errConnClosed = errors.New("producer: broker connection closed")
@@ -94,6 +102,11 @@ func (c *brokerConn) get(ctx context.Context) (*sarama.Broker, uint64, error) {
 		return b, gen, nil
 	}
 	if err := ctx.Err(); err != nil {
+		c.mu.Unlock()
+		return nil, 0, err
+	}
+	if c.secErr != nil && time.Now().Before(c.secUntil) {
+		err := c.secErr
 		c.mu.Unlock()
 		return nil, 0, err
 	}
@@ -130,27 +143,20 @@ func (c *brokerConn) get(ctx context.Context) (*sarama.Broker, uint64, error) {
 // connection was closed meanwhile.
 func (c *brokerConn) dial(dialing chan struct{}, done func(error)) {
 	defer c.p.dials.Done()
-	b := sarama.NewBroker(c.addr)
-	err := b.Open(c.p.sconf)
-	if err == nil {
-		var ok bool
-		ok, err = b.Connected() // blocks until the dial is done
-		if !ok && err == nil {
-			err = errors.New("not connected")
-		}
-		if err != nil {
-			_ = b.Close()
-		}
-	}
+	b, err := c.p.openBroker(c.p.ctx, c.addr)
 	done(err)
 	c.mu.Lock()
 	c.dialing = nil
 	switch {
+	case securityErr(err):
+		c.dialErr = err // it names the broker
+		c.secErr, c.secUntil = err, time.Now().Add(c.p.cfg.BreakerTimeout)
 	case err != nil:
-		c.dialErr = fmt.Errorf("producer: broker %d at %s: %w", c.id, c.addr, err)
+		c.dialErr = fmt.Errorf("producer: broker %d: %w", c.id, err)
 	case c.closed:
 		_ = b.Close()
 	default:
+		c.secErr = nil
 		c.b = b
 		c.gen++
 		c.p.connsOpen.Add(1)

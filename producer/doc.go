@@ -39,6 +39,28 @@
 // partition. Without idempotence, set MaxInFlight to 1 to keep order across
 // retries.
 //
+// # TLS, SASL and dialing
+//
+// Config.TLS encrypts every connection (nil: plaintext); Config.SASL
+// authenticates it, after TLS when both are set, with PLAIN, SCRAM-SHA-256,
+// SCRAM-SHA-512 (github.com/xdg-go/scram) or OAUTHBEARER, whose tokens come
+// from a TokenProvider and are replaced once 80% of their lifetime has
+// passed; when the broker sets a session lifetime
+// (connections.max.reauth.ms, KIP-368) connections re-authenticate before
+// it ends, with a fresh token. Config.Dialer opens the TCP connections, for
+// proxies or custom resolution. Ping checks all of it against the cluster
+// without creating a topic.
+//
+// A refused authentication is an AuthError (errors.Is ErrAuthentication)
+// and a TLS handshake that fails on TLS itself (an untrusted certificate,
+// a name mismatch) a TLSError (errors.Is ErrTLS; errors.As finds the x509
+// error); both name the broker. Neither is retried as a broker that is
+// down would be: produce calls waiting for metadata return it, messages
+// waiting for a leader's connection fail with it at once, and the circuit
+// breaker never turns it into ErrBrokerUnavailable; New returns it when
+// EagerTopics are set. Secrets are of type Secret, which fmt, slog and
+// encoders print as "[REDACTED]".
+//
 // # Events
 //
 // Workers report what they do as callbacks.Event values (flush,

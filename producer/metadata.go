@@ -148,6 +148,7 @@ type metaClient struct {
 	p    *Producer
 	sem  chan struct{} // capacity 1: one caller at a time, with a context
 	b    *sarama.Broker
+	addr string // of b
 	next int
 }
 
@@ -180,44 +181,36 @@ func (m *metaClient) do(ctx context.Context, fn func(*sarama.Broker) error) erro
 			errs = append(errs, err)
 			break
 		}
+		addr := addrs[m.next%len(addrs)]
 		if m.b == nil {
-			addr := addrs[m.next%len(addrs)]
-			b := sarama.NewBroker(addr)
-			err := runCtx(ctx, func() error {
-				if err := b.Open(m.p.sconf); err != nil {
-					return err
-				}
-				if ok, err := b.Connected(); !ok {
-					_ = b.Close()
-					if err == nil {
-						err = errors.New("not connected")
-					}
-					return err
-				}
-				return nil
-			})
+			b, err := m.p.openBroker(ctx, addr)
 			if err != nil {
-				if ctx.Err() != nil {
-					// Abandoned mid-dial: close it once the dial ends.
-					go func() { _, _ = b.Connected(); _ = b.Close() }()
-				}
-				errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+				errs = append(errs, err)
 				m.next++
 				continue
 			}
-			m.b = b
+			m.b, m.addr = b, addr
 		}
 		b := m.b
 		err := runCtx(ctx, func() error { return fn(b) })
 		if err == nil {
 			return nil
 		}
+		if saslKError(err) {
+			// Refused on re-authentication (KIP-368).
+			err = m.p.classify(m.addr, err, true)
+		}
 		errs = append(errs, err)
 		_ = m.b.Close()
 		m.b = nil
 		m.next++
 	}
-	return fmt.Errorf("%w: %w", ErrNoBrokers, errors.Join(errs...))
+	err := errors.Join(errs...)
+	if securityErr(err) {
+		// Not the network: say so, not that no broker is reachable.
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrNoBrokers, err)
 }
 
 func (m *metaClient) close() {
@@ -285,6 +278,12 @@ func (p *Producer) metadataLoop() {
 		if err != nil && p.ctx.Err() == nil {
 			p.log.Warn("metadata refresh failed", "err", err)
 			p.bus.Emit(callbacks.Event{Kind: callbacks.MainBrokerUnreachable, Partition: -1, Broker: -1, Err: err, Time: time.Now()})
+		}
+		if securityErr(err) {
+			// Refused credentials or certificate: retrying within the
+			// second would only be refused again. The next refresh is
+			// the periodic one, or a produce call's.
+			continue
 		}
 		if again || err != nil {
 			retry.Reset(bo.NextBackOff())

@@ -3,6 +3,7 @@ package producer
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -93,9 +94,13 @@ func New(cfg Config) (*Producer, error) {
 		pid:       -1,
 		epoch:     -1,
 	}
+	p.applySecurity(p.sconf)
 	if err := p.sconf.Validate(); err != nil {
 		cancel()
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if cfg.SASL != nil && cfg.SASL.Mechanism == SASLPlain && cfg.TLS == nil {
+		p.log.Warn("SASL PLAIN without TLS sends the password in clear text")
 	}
 	p.meta = &metaClient{p: p, sem: make(chan struct{}, 1)}
 	p.clock.stop = ctx.Done()
@@ -127,7 +132,60 @@ func New(cfg Config) (*Producer, error) {
 	// Last: from here on the loop owns leftovers (under workersMu).
 	p.bg.Add(1)
 	go p.metadataLoop()
+	if err := p.awaitEager(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = p.Close(ctx)
+		return nil, err
+	}
 	return p, nil
+}
+
+// awaitEager waits, when TLS or SASL is set, for the first metadata of
+// cfg.EagerTopics (at most the dial timeout), so that New returns a
+// misconfiguration (refused credentials, an untrusted certificate) at
+// once. A cluster that is down or slow does not fail New: that is retried.
+func (p *Producer) awaitEager() error {
+	if p.cfg.TLS == nil && p.cfg.SASL == nil || len(p.cfg.EagerTopics) == 0 {
+		return nil
+	}
+	timer := time.NewTimer(p.sconf.Net.DialTimeout)
+	defer timer.Stop()
+	for _, name := range p.cfg.EagerTopics {
+		t := p.topicState(name)
+		select {
+		case <-t.ready:
+			if securityErr(t.readyErr) {
+				return t.readyErr
+			}
+		case <-timer.C:
+			return nil
+		}
+	}
+	return nil
+}
+
+// Ping connects to a broker (a bootstrap broker first, with TLS and SASL
+// as configured) and fetches cluster metadata, without naming or creating
+// any topic. It returns nil when the cluster answered; an AuthError
+// (ErrAuthentication) or a TLSError (ErrTLS) when a broker refused the
+// connection's security; otherwise ErrNoBrokers wrapping why each broker
+// failed. It reuses the producer's metadata connection when it is open.
+func (p *Producer) Ping(ctx context.Context) error {
+	if p.closing.Load() {
+		return ErrClosed
+	}
+	return p.meta.do(ctx, func(b *sarama.Broker) error {
+		// No topics: all of them (sarama cannot send an empty list),
+		// and nothing is created.
+		req := sarama.NewMetadataRequest(p.sconf.Version, nil)
+		req.AllowAutoTopicCreation = false
+		resp, err := b.GetMetadata(req)
+		if err == nil && len(resp.Brokers) == 0 {
+			err = errors.New("metadata lists no broker")
+		}
+		return err
+	})
 }
 
 // topicState returns the state of a topic, creating it (and asking for its

@@ -387,6 +387,10 @@ func (w *worker) step() {
 		return
 	}
 	conn, broker, gen, err := w.connect()
+	if securityErr(err) {
+		w.refused(err)
+		return
+	}
 	if err != nil {
 		w.failed(err, nil)
 		return
@@ -749,6 +753,27 @@ func (w *worker) failed(err error, conn *brokerConn) {
 	}
 	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
 	w.p.refreshSoon()
+}
+
+// refused fails every batch waiting to be sent with err, a refused
+// authentication or TLS handshake: retrying would only be refused again
+// until the configuration changes, and a caller must learn why at once,
+// not as a delivery timeout. The worker counts as down meanwhile.
+func (w *worker) refused(err error) {
+	w.lastErr = err
+	for _, list := range [][]*batch{w.retry, w.pending} {
+		for _, b := range list {
+			w.finish(b, -1, err)
+		}
+	}
+	w.retry, w.pending = nil, nil
+	if w.state == StateDowntime || w.state == StateDraining {
+		return
+	}
+	w.up.Store(false)
+	w.downSince = time.Now()
+	w.setState(StateDowntime)
+	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
 }
 
 // finish reports the outcome of every message of b.

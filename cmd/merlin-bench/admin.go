@@ -14,8 +14,8 @@ import (
 // outside every timed window.
 type admin struct{ cl *kgo.Client }
 
-func newAdmin(brokers []string) (*admin, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("merlin-bench-admin"))
+func newAdmin(brokers []string, sec security) (*admin, error) {
+	cl, err := kgo.NewClient(append(sec.kgo(), kgo.SeedBrokers(brokers...), kgo.ClientID("merlin-bench-admin"))...)
 	if err != nil {
 		return nil, err
 	}

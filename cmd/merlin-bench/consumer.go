@@ -32,13 +32,13 @@ type consumer struct {
 	lastAt time.Time
 }
 
-func startConsumer(ctx context.Context, brokers []string, topic string) (*consumer, error) {
-	cl, err := kgo.NewClient(
+func startConsumer(ctx context.Context, brokers []string, topic string, sec security) (*consumer, error) {
+	cl, err := kgo.NewClient(append(sec.kgo(),
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("merlin-bench-consumer"),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}

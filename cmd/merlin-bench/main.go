@@ -15,6 +15,12 @@
 // its own process, in memory on loopback, and a fresh one for every run of
 // every system, so that no run pays for the data of the one before.
 //
+// An existing cluster's connections take the security flags every merlin
+// command has (--tls, --tls-ca, --tls-cert/--tls-key, --tls-server-name,
+// --sasl-mechanism PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 and --sasl-user, the
+// password from MERLIN_SASL_PASSWORD or --sasl-password-file), for all
+// three systems and the bench's own admin and consumer clients alike.
+//
 // The workloads:
 //
 //	W2 ekaf       async batched, 100-byte messages: lists of 1k, 10k and 100k

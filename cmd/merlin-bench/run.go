@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/cli"
+	"github.com/merlinkafka/merlin/internal/secflags"
 )
 
 type args struct {
@@ -28,6 +29,9 @@ type args struct {
 	ProfileSystems string        `arg:"--profile-systems" default:"merlin" help:"systems whose runs --cpuprofile records"`
 	BrokerBin      string        `arg:"--broker-bin" help:"merlin-broker binary to run (default: next to merlin-bench, else built with go build)" placeholder:"PATH"`
 	InProcess      bool          `arg:"--in-process" help:"run the bundled broker inside the bench process (for tests: its CPU and memory then count against every system)"`
+	// The security of an existing cluster's connections (--brokers only),
+	// for every system and the bench's own admin and consumer clients.
+	secflags.Flags
 }
 
 func (args) Description() string {
@@ -78,6 +82,13 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	case a.InProcess && a.Brokers != "":
 		return usage("--in-process and --brokers exclude each other")
 	}
+	var sec security
+	if sec.tls, sec.sasl, err = a.Flags.Producer(os.LookupEnv); err != nil {
+		return usage("%v", err)
+	}
+	if (sec.tls != nil || sec.sasl != nil) && strings.TrimSpace(a.Brokers) == "" {
+		return usage("--tls* and --sasl-* need --brokers: the bundled broker has neither")
+	}
 	var addrs []string
 	for _, s := range strings.Split(a.Brokers, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -110,6 +121,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		cpuprofile: a.CPUProfile,
 		profile:    map[string]bool{},
 		stderr:     stderr,
+		sec:        sec,
 	}
 	for _, s := range profiled {
 		e.profile[s] = true

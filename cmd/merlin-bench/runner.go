@@ -26,6 +26,7 @@ type env struct {
 	cpuprofile string        // file name pattern; "" for none
 	profile    map[string]bool
 	stderr     io.Writer
+	sec        security
 }
 
 // runResult is one run of one case for one system.
@@ -76,7 +77,7 @@ func runOnce(ctx context.Context, e *env, c benchCase, system string, run int) (
 			err = fmt.Errorf("broker: %w", serr)
 		}
 	}()
-	adm, err := newAdmin(cl.addrs)
+	adm, err := newAdmin(cl.addrs, e.sec)
 	if err != nil {
 		return res, err
 	}
@@ -89,7 +90,7 @@ func runOnce(ctx context.Context, e *env, c benchCase, system string, run int) (
 	tr := newTracker()
 	cli, err := systems[system](ctx, openOptions{
 		brokers: cl.addrs, linger: e.linger, immediate: c.immediate,
-		sync: c.kind == kindSync, done: tr.done,
+		sync: c.kind == kindSync, done: tr.done, sec: e.sec,
 	})
 	if err != nil {
 		return res, fmt.Errorf("open %s: %w", system, err)
@@ -103,7 +104,7 @@ func runOnce(ctx context.Context, e *env, c benchCase, system string, run int) (
 
 	var cons *consumer
 	if c.kind == kindFlood {
-		if cons, err = startConsumer(ctx, cl.addrs, topic); err != nil {
+		if cons, err = startConsumer(ctx, cl.addrs, topic, e.sec); err != nil {
 			return res, err
 		}
 		defer cons.close()

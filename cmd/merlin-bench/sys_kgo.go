@@ -19,14 +19,14 @@ func openKgo(_ context.Context, o openOptions) (client, error) {
 	if o.immediate {
 		linger = 0
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append(o.sec.kgo(),
 		kgo.SeedBrokers(o.brokers...),
 		kgo.ClientID("merlin-bench"),
 		kgo.RequiredAcks(kgo.LeaderAck()),
 		kgo.DisableIdempotentWrite(),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerLinger(linger),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}

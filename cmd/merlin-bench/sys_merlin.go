@@ -30,6 +30,8 @@ func openMerlin(_ context.Context, o openOptions) (client, error) {
 		TTL:                o.linger,
 		OnDelivery:         onDelivery,
 		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+		TLS:                o.sec.tls,
+		SASL:               o.sec.sasl,
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/IBM/sarama"
+
+	"github.com/merlinkafka/merlin/internal/secflags"
 )
 
 // saramaClient is sarama's AsyncProducer (or its SyncProducer when opened
@@ -32,6 +34,7 @@ func saramaConfig(o openOptions) *sarama.Config {
 	if !o.immediate {
 		sc.Producer.Flush.Frequency = o.linger
 	}
+	secflags.Sarama(sc, o.sec.tls, o.sec.sasl)
 	return sc
 }
 

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/merlinkafka/merlin/internal/secflags"
+	"github.com/merlinkafka/merlin/producer"
 )
 
 // A client is one system's producer, opened for one run. Every message it
@@ -38,7 +44,18 @@ type openOptions struct {
 	// done is called once for every message produced asynchronously, with
 	// its outcome.
 	done func(error)
+	// sec is the connections' TLS and SASL.
+	sec security
 }
+
+// security is the TLS and SASL of an existing cluster's connections (nil:
+// off), from the secflags flags, for every client the bench opens.
+type security struct {
+	tls  *tls.Config
+	sasl *producer.SASL
+}
+
+func (s security) kgo() []kgo.Opt { return secflags.Kgo(s.tls, s.sasl) }
 
 // opener opens one system's client.
 type opener func(ctx context.Context, o openOptions) (client, error)

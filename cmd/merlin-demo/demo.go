@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/internal/secflags"
 	"github.com/merlinkafka/merlin/producer"
 )
 
@@ -27,6 +30,11 @@ type args struct {
 	Keys       int           `arg:"--keys" default:"64" help:"distinct message keys (order is checked per key)"`
 	Statsd     string        `arg:"--statsd" help:"also send the producer's events to this statsd server (host:port, UDP)"`
 	Quiet      bool          `arg:"--quiet" help:"print only the verdict"`
+	// The security of a real cluster's connections (--brokers only).
+	secflags.Flags
+
+	tls  *tls.Config // resolved by validate
+	sasl *producer.SASL
 }
 
 func (a *args) validate() error {
@@ -54,6 +62,13 @@ func (a *args) validate() error {
 		return errors.New("--keys must be at least 1")
 	case a.Topic == "":
 		return errors.New("--topic must not be empty")
+	}
+	var err error
+	if a.tls, a.sasl, err = a.Flags.Producer(os.LookupEnv); err != nil {
+		return err
+	}
+	if (a.tls != nil || a.sasl != nil) && len(a.Brokers) == 0 {
+		return errors.New("--tls* and --sasl-* need --brokers: the embedded broker has neither")
 	}
 	return nil
 }
@@ -114,6 +129,8 @@ func (d *demo) run(ctx context.Context) int {
 		BreakerTimeout:  time.Second,
 		Handlers:        handlers,
 		Logger:          quiet,
+		TLS:             d.tls,
+		SASL:            d.sasl,
 	})
 	if err != nil {
 		fmt.Fprintln(d.errOut, "merlin-demo:", err)
@@ -147,7 +164,7 @@ func (d *demo) run(ctx context.Context) int {
 	d.printf("consuming %q back ...\n", d.Topic)
 	consumeCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	got, err := consumeAll(consumeCtx, env.Addrs(), d.Topic)
+	got, err := consumeAll(consumeCtx, env.Addrs(), d.Topic, d.tls, d.sasl)
 	if err != nil {
 		fmt.Fprintln(d.errOut, "merlin-demo: consume:", err)
 		return 1

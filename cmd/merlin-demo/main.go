@@ -13,6 +13,12 @@
 //	go run ./cmd/merlin-demo                 # one embedded broker on disk
 //	go run ./cmd/merlin-demo --cluster 3     # a 3-broker mockbroker cluster
 //	go run ./cmd/merlin-demo --brokers host:9092 --topic t   # a real cluster (no outage)
+//
+// A real cluster's connections take the security flags every merlin
+// command has: --tls, --tls-ca, --tls-cert/--tls-key, --tls-server-name,
+// --sasl-mechanism and --sasl-user, the password from MERLIN_SASL_PASSWORD
+// or --sasl-password-file; the check that consumes everything back uses
+// them too.
 package main
 
 import (

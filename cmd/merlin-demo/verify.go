@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/IBM/sarama"
+
+	"github.com/merlinkafka/merlin/internal/secflags"
+	"github.com/merlinkafka/merlin/producer"
 )
 
 // consumed is one message read back.
@@ -19,10 +23,11 @@ type consumed struct {
 
 // consumeAll reads every partition of topic from the start to its high
 // watermark with sarama's consumer.
-func consumeAll(ctx context.Context, addrs []string, topic string) ([]consumed, error) {
+func consumeAll(ctx context.Context, addrs []string, topic string, tc *tls.Config, sasl *producer.SASL) ([]consumed, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
 	cfg.ClientID = "merlin-demo-check"
+	secflags.Sarama(cfg, tc, sasl)
 	client, err := sarama.NewClient(addrs, cfg)
 	if err != nil {
 		return nil, err

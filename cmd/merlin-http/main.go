@@ -95,6 +95,18 @@
 // The producer rejects at once when its buffer is full (policy Reject):
 // a gateway should shed load with 503 rather than hold connections open.
 //
+// # TLS and SASL
+//
+// --tls (and --tls-ca, --tls-cert/--tls-key, --tls-server-name) connect to
+// the brokers over TLS; --sasl-mechanism PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512 with --sasl-user authenticates, with the password from the
+// MERLIN_SASL_PASSWORD environment variable or --sasl-password-file (never
+// a flag: flags show in ps). With either set the gateway pings the cluster
+// at start and exits 1 if it refuses the credentials or the certificate:
+//
+//	MERLIN_SASL_PASSWORD=... merlin-http --brokers b-1.example:9096 \
+//	    --tls --sasl-mechanism SCRAM-SHA-512 --sasl-user ingest
+//
 // # Shutdown
 //
 // On SIGINT or SIGTERM the gateway stops accepting connections and lets
@@ -108,22 +120,26 @@
 // ("merlin-http listening on http://127.0.0.1:8000"); logs go to stderr
 // through log/slog. Exit status: 0 after a clean shutdown with every
 // accepted message delivered, 1 on a runtime failure (port taken, server
-// error, undelivered messages), 2 for bad flags.
+// error, undelivered messages, refused credentials or certificate), 2 for
+// bad flags.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/cli"
+	"github.com/merlinkafka/merlin/internal/secflags"
 	"github.com/merlinkafka/merlin/producer"
 )
 
@@ -140,11 +156,14 @@ type args struct {
 	ClientID        string        `arg:"--client-id" default:"merlin-http" placeholder:"ID" help:"client id sent to the brokers"`
 	ShutdownTimeout time.Duration `arg:"--shutdown-timeout" placeholder:"DURATION" default:"30s" help:"on SIGINT/SIGTERM, how long requests under way may take to finish, and then how long the producer may take to deliver what it accepted"`
 	LogLevel        string        `arg:"--log-level" default:"info" placeholder:"LEVEL" help:"debug (one line per request), info, warn or error"`
+	secflags.Flags
 
 	// Resolved by validate.
 	acks        producer.Acks
 	compression producer.Compression
 	level       slog.Level
+	tls         *tls.Config
+	sasl        *producer.SASL
 }
 
 func (args) Description() string {
@@ -186,6 +205,9 @@ func (a *args) validate() error {
 		return fmt.Errorf("--compression: %q is not none, gzip, snappy, lz4 or zstd", a.Compression)
 	}
 	a.compression = c
+	if a.tls, a.sasl, err = a.Flags.Producer(os.LookupEnv); err != nil {
+		return err
+	}
 	if err := a.level.UnmarshalText([]byte(a.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %q is not debug, info, warn or error", a.LogLevel)
 	}
@@ -229,7 +251,29 @@ func (a *args) producerConfig(log *slog.Logger, onDelivery func(producer.Message
 		BufferFull: producer.Reject,
 		OnDelivery: onDelivery,
 		Logger:     log,
+		TLS:        a.tls,
+		SASL:       a.sasl,
 	}
+}
+
+// checkSecurity pings the cluster when TLS or SASL is set, so that refused
+// credentials or an untrusted certificate stop the gateway at start
+// rather than failing every request. A cluster that is only unreachable
+// does not: the producer retries, and /healthz says so.
+func (a *args) checkSecurity(ctx context.Context, p *producer.Producer, log *slog.Logger) error {
+	if a.tls == nil && a.sasl == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.Timeout)
+	defer cancel()
+	err := p.Ping(ctx)
+	if errors.Is(err, producer.ErrAuthentication) || errors.Is(err, producer.ErrTLS) {
+		return err
+	}
+	if err != nil {
+		log.Warn("cluster not reachable yet", "err", err)
+	}
+	return nil
 }
 
 // parseArgs parses and validates argv. ok false means the program should
@@ -266,6 +310,14 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "merlin-http:", err)
 		return 2
 	}
+	if err := a.checkSecurity(ctx, p, log); err != nil {
+		ln.Close()
+		closeCtx, cancel := context.WithTimeout(context.Background(), a.ShutdownTimeout)
+		defer cancel()
+		_ = p.Close(closeCtx)
+		fmt.Fprintln(stderr, "merlin-http:", err)
+		return 1
+	}
 	g := newGateway(p, stats, int64(a.MaxBody), a.Timeout, log)
 	srv := &http.Server{
 		Handler:           g.handler(),
@@ -276,7 +328,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "merlin-http listening on http://%s\n", ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "brokers", strings.Join(a.Brokers, ","),
 		"acks", a.acks.String(), "compression", a.compression.String(), "linger", a.Linger,
-		"timeout", a.Timeout, "max_body", int64(a.MaxBody))
+		"timeout", a.Timeout, "max_body", int64(a.MaxBody), "tls", a.tls != nil, "sasl", a.SASLMechanism)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -1,0 +1,34 @@
+package kfaketest
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/merlinkafka/merlin/internal/testcert"
+)
+
+// Secure is a one-broker kfake cluster behind TLS that takes SASL user
+// with password by mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), for
+// commands' tests. CAFile is the PEM file of the CA that signed its
+// certificate (for 127.0.0.1 and localhost).
+type Secure struct {
+	*kfake.Cluster
+	CA     *testcert.CA
+	CAFile string
+}
+
+// NewSecure starts a Secure cluster with topics of two partitions; it
+// closes with the test.
+func NewSecure(t testing.TB, mechanism, user, password string, topics ...string) *Secure {
+	t.Helper()
+	ca := testcert.NewCA(t, "kfaketest CA")
+	caFile, _, _ := ca.Files(t, t.TempDir(), "unused")
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, topics...), kfake.TLS(ca.ServerConfig(t)),
+		kfake.EnableSASL(), kfake.Superuser(mechanism, user, password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &Secure{Cluster: c, CA: ca, CAFile: caFile}
+}
