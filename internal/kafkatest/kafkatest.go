@@ -501,6 +501,17 @@ func (c *Cluster) Brokers() []string {
 	return out
 }
 
+// InternalBrokers are the PLAINTEXT INTERNAL listeners of every node: for
+// reading back what a test wrote through a CLIENT listener that demands
+// TLS or SASL.
+func (c *Cluster) InternalBrokers() []string {
+	var out []string
+	for _, n := range c.nodes {
+		out = append(out, n.InternalAddr())
+	}
+	return out
+}
+
 // Version is the cluster's Kafka release.
 func (c *Cluster) Version() string { return c.opts.Version }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -102,7 +103,8 @@ type stored struct {
 }
 
 // consumeKgo reads every partition of topic from the start up to the end
-// offsets as they are now, with franz-go.
+// offsets as they are now, with franz-go, through the plaintext INTERNAL
+// listeners.
 func consumeKgo(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string) []stored {
 	t.Helper()
 	ends, err := c.Admin().ListEndOffsets(ctx, topic)
@@ -120,7 +122,7 @@ func consumeKgo(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic s
 			remaining++
 		}
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.InternalBrokers()...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +241,8 @@ type ledger struct {
 	firstAckAfter time.Time
 	firstAck      time.Time
 	watch         map[int32]bool
+	lastAck       map[int32]time.Time // of each watched partition
+	maxGap        time.Duration       // longest wait between acks on them
 
 	// movingKeys: keys may change partition (partitions were added).
 	movingKeys bool
@@ -281,8 +285,13 @@ func (l *ledger) outcome(v string, r producer.Result) {
 		return
 	}
 	l.acked[v] = r
-	if !l.firstAckAfter.IsZero() && l.firstAck.IsZero() && l.watch[r.Partition] {
-		l.firstAck = time.Now()
+	if l.watch[r.Partition] {
+		now := time.Now()
+		if l.firstAck.IsZero() {
+			l.firstAck = now
+		}
+		l.maxGap = max(l.maxGap, now.Sub(l.lastAck[r.Partition]))
+		l.lastAck[r.Partition] = now
 	}
 }
 
@@ -290,12 +299,21 @@ func (l *ledger) outcome(v string, r producer.Result) {
 // acknowledgement on one of parts came.
 func (l *ledger) markFailover(parts ...int32) {
 	l.mu.Lock()
-	l.firstAckAfter, l.firstAck = time.Now(), time.Time{}
-	l.watch = map[int32]bool{}
+	l.firstAckAfter, l.firstAck, l.maxGap = time.Now(), time.Time{}, 0
+	l.watch, l.lastAck = map[int32]bool{}, map[int32]time.Time{}
 	for _, p := range parts {
 		l.watch[p] = true
+		l.lastAck[p] = l.firstAckAfter
 	}
 	l.mu.Unlock()
+}
+
+// longestGap is the longest time since markFailover that a watched
+// partition went without an acknowledgement (counting from the mark).
+func (l *ledger) longestGap() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.maxGap
 }
 
 // failoverTime is how long after markFailover the first acknowledgement on
@@ -454,3 +472,5 @@ func waitAcked(t *testing.T, ctx context.Context, l *ledger, n int) {
 		}
 	}
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
