@@ -43,7 +43,7 @@ func (c *conn) handleFetch(req *kmsg.FetchRequest) (kmsg.Response, error) {
 	}
 	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	if c.b.maxFetchWait >= 0 {
-		wait = min(wait, c.b.maxFetchWait)
+		wait = min(wait, c.b.maxFetchWait) // Config.MaxFetchWait
 	}
 	deadline := time.Now().Add(wait)
 	var (
@@ -81,12 +81,14 @@ func (c *conn) handleFetch(req *kmsg.FetchRequest) (kmsg.Response, error) {
 			if hook := c.b.onFetchWait; hook != nil {
 				hook()
 			}
+			stop := c.watchPeer()
 			select {
 			case <-w.ch:
 			case <-timer.C:
 			case <-c.ctx.Done():
 				err = c.ctx.Err()
 			}
+			stop()
 		}
 		for _, fw := range watches {
 			fw.p.unwatch(w)
@@ -110,8 +112,11 @@ func (c *conn) buildFetch(req *kmsg.FetchRequest, watches []fetchWatch) (*kmsg.F
 	cl := c.b.cluster
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
-	if cap(c.scratch) > keepBufferSize {
+	if cap(c.scratch) > maxPooled {
 		c.scratch = nil
+	}
+	if c.scratch == nil {
+		c.scratch = getBuf(minPooled)
 	}
 	c.scratch = c.scratch[:0]
 	var spans []fetchSpan
@@ -204,7 +209,7 @@ func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp 
 		if errors.Is(err, ErrOffsetOutOfRange) {
 			return kerr.OffsetOutOfRange.Code
 		}
-		c.b.log.Error("reading a partition", "topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
+		c.b.logs.storage.Log("topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
 		return kerr.KafkaStorageError.Code
 	}
 	// Batches appended since next was read may be in the answer: report a

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -204,7 +203,7 @@ func FuzzHandleRequest(f *testing.F) {
 		b := fuzzBroker(t)
 		defer b.Close()
 		c := newConn(b, nil)
-		c.r = bufio.NewReader(bytes.NewReader(data))
+		c.src = bytes.NewReader(data)
 		var out []byte
 		c.onFlush = func(b []byte) { out = append(out, b...) }
 		err := c.loop()
