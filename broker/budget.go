@@ -10,30 +10,58 @@ import (
 // room for a request waits while the budget is spent, rather than growing
 // the broker's memory.
 //
-// A reservation is granted whenever some budget is left, even if it does not
-// fit in full, so that a request larger than what is left still proceeds
-// when it is alone; the budget is therefore exceeded by at most one
-// reservation, which connections keep at or below maxPooled (1 MiB).
+// Readers reserve their buffers as they grow, so the budget can be spent by
+// partly read requests that all wait for more. When every reserved byte
+// belongs to a waiting reader, nothing would ever be released: the waiter
+// holding the most (the first of them on a tie) is then granted its
+// reservation beyond the budget, so that its request completes and frees
+// its bytes. A reservation is also granted whenever some budget is left,
+// even if it does not fit in full. The budget is therefore exceeded by at
+// most one reservation (connections keep them at or below maxPooled,
+// 1 MiB), or by one request when all readers wait.
 type byteBudget struct {
 	limit int64 // <= 0: no limit
 
-	mu   sync.Mutex
-	used int64
-	wake chan struct{} // closed and replaced when bytes are released
+	mu          sync.Mutex
+	used        int64
+	waiters     map[*budgetWaiter]struct{}
+	waitingHeld int64 // bytes held by the waiters
+	seq         uint64
+	wake        chan struct{} // closed and replaced when the state changes
+}
+
+type budgetWaiter struct {
+	held int64
+	seq  uint64 // arrival order, for ties
 }
 
 func newByteBudget(limit int64) *byteBudget {
-	return &byteBudget{limit: limit, wake: make(chan struct{})}
+	return &byteBudget{limit: limit, waiters: make(map[*budgetWaiter]struct{}), wake: make(chan struct{})}
 }
 
-// acquire reserves n bytes, waiting until some budget is left or ctx is
-// done.
-func (b *byteBudget) acquire(ctx context.Context, n int) error {
+// acquire reserves n bytes for a reader that already holds held bytes,
+// waiting until some budget is left (or the deadlock rule above grants it)
+// or ctx is done.
+func (b *byteBudget) acquire(ctx context.Context, n, held int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.roomLocked() {
+		b.used += int64(n)
+		return nil
+	}
+	b.seq++
+	w := &budgetWaiter{held: int64(held), seq: b.seq}
+	b.waiters[w] = struct{}{}
+	b.waitingHeld += w.held
+	b.broadcastLocked() // the others may now all be waiting
+	defer func() {
+		delete(b.waiters, w)
+		b.waitingHeld -= w.held
+		b.broadcastLocked()
+	}()
 	for {
-		b.mu.Lock()
-		if b.limit <= 0 || b.used < b.limit {
+		if b.roomLocked() || b.used <= b.waitingHeld && b.firstLocked(w) {
 			b.used += int64(n)
-			b.mu.Unlock()
 			return nil
 		}
 		wake := b.wake
@@ -41,16 +69,36 @@ func (b *byteBudget) acquire(ctx context.Context, n int) error {
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return ctx.Err()
+		}
+		b.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
+}
+
+func (b *byteBudget) roomLocked() bool { return b.limit <= 0 || b.used < b.limit }
+
+// firstLocked reports whether w holds the most of the waiters.
+func (b *byteBudget) firstLocked(w *budgetWaiter) bool {
+	for o := range b.waiters {
+		if o.held > w.held || o.held == w.held && o.seq < w.seq {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *byteBudget) broadcastLocked() {
+	close(b.wake)
+	b.wake = make(chan struct{})
 }
 
 // tryAcquire reserves n bytes if some budget is left, without waiting.
 func (b *byteBudget) tryAcquire(n int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.limit > 0 && b.used >= b.limit {
+	if !b.roomLocked() {
 		return false
 	}
 	b.used += int64(n)
@@ -65,8 +113,7 @@ func (b *byteBudget) release(n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= int64(n)
-	close(b.wake)
-	b.wake = make(chan struct{})
+	b.broadcastLocked()
 }
 
 // inUse returns the bytes reserved now.

@@ -80,8 +80,10 @@ type Config struct {
 	// all connections together, as Kafka's queued.max.request.bytes: a
 	// connection reading a request that needs more room while the budget
 	// is spent waits (until RequestReadTimeout) instead of allocating. The
-	// budget may be exceeded by at most 1 MiB, and a single request larger
-	// than the budget is still read when it is alone. Buffers grow as the
+	// budget may be exceeded by at most 1 MiB, or by one request when every
+	// reader holding part of it waits for more (the one holding the most
+	// proceeds, so that large concurrent requests never deadlock). Buffers
+	// grow as the
 	// request's bytes arrive, so a client announcing a large frame and
 	// sending little holds little. Default DefaultQueuedMaxRequestBytes
 	// (256 MiB); negative: no bound.

@@ -272,7 +272,7 @@ func (c *conn) makeRoom(k int) error {
 			ctx, cancel = context.WithDeadline(ctx, c.frameStart.Add(d))
 			defer cancel()
 		}
-		if err := budget.acquire(ctx, size); err != nil {
+		if err := budget.acquire(ctx, size, c.reserved); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("%w: waited for the request byte budget (QueuedMaxRequestBytes) until RequestReadTimeout", ErrRequestTimeout)
 			}
