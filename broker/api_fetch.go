@@ -13,7 +13,9 @@ package broker
 // When less than MinBytes is available, the request waits up to MaxWaitMillis
 // for appends to the partitions it reads; each append wakes the fetches
 // waiting on that partition. Errors (unknown partition, NOT_LEADER_OR_FOLLOWER,
-// leader epoch mismatch, OFFSET_OUT_OF_RANGE) answer at once.
+// leader epoch mismatch, OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE for damaged
+// stored data) answer at once. The wait is capped by Config.MaxFetchWait, and
+// ends when the client closes its connection (see conn.watchPeer).
 //
 // Fetch sessions (KIP-227) are not kept: answers carry session id 0, which
 // makes clients send full requests, and a request naming a session gets
@@ -208,6 +210,11 @@ func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp 
 		c.scratch = c.scratch[:before]
 		if errors.Is(err, ErrOffsetOutOfRange) {
 			return kerr.OffsetOutOfRange.Code
+		}
+		if errors.Is(err, ErrCorruptData) {
+			c.b.logs.corrupt.Log("topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err,
+				"hint", "merlin-broker verify names the damaged range and the offset after it, where consumers can resume")
+			return kerr.CorruptMessage.Code
 		}
 		c.b.logs.storage.Log("topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
 		return kerr.KafkaStorageError.Code

@@ -283,6 +283,7 @@ type brokerLogs struct {
 	accept      *rateLog
 	partitions  *rateLog // topic creation over the partition limits
 	storage     *rateLog // errors reading a partition
+	corrupt     *rateLog // damaged data met by a fetch
 }
 
 func newBrokerLogs(log *slog.Logger) brokerLogs {
@@ -294,11 +295,12 @@ func newBrokerLogs(log *slog.Logger) brokerLogs {
 		accept:      newRateLog(log, slog.LevelWarn, "accept failed"),
 		partitions:  newRateLog(log, slog.LevelWarn, "refusing topic creation"),
 		storage:     newRateLog(log, slog.LevelError, "reading a partition"),
+		corrupt:     newRateLog(log, slog.LevelError, "corrupt data in a partition; answering CORRUPT_MESSAGE"),
 	}
 }
 
 func (l brokerLogs) close() {
-	for _, r := range []*rateLog{l.closing, l.idle, l.closedOther, l.refused, l.accept, l.partitions, l.storage} {
+	for _, r := range []*rateLog{l.closing, l.idle, l.closedOther, l.refused, l.accept, l.partitions, l.storage, l.corrupt} {
 		r.close()
 	}
 }
