@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,19 +32,6 @@ func openFDs(t testing.TB) int {
 		t.Skipf("cannot count descriptors: %v", err)
 	}
 	return len(ents) - 1 // the directory being read
-}
-
-// hostileConns returns how many hostile connections a test may open: want,
-// or fewer when the descriptor limit is low (each costs two descriptors in
-// this process, the client's and the broker's).
-func hostileConns(t testing.TB, want int) int {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
-		if room := int(lim.Cur)/2 - 200; room < want {
-			want = max(room, 10)
-		}
-	}
-	return want
 }
 
 // eventually polls cond every 10ms until it holds or timeout passes.
