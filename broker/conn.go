@@ -96,23 +96,31 @@ func (c *conn) close() {
 	}
 }
 
+// serve runs the connection from one idle period to the next: it waits
+// for a request, answers requests while they keep coming and, when the
+// client has nothing more buffered, hands over to a new goroutine and
+// exits. Handling a request grows a goroutine's stack (to 4 KiB or more),
+// and the runtime does not shrink it back while the goroutine waits in a
+// read: a fresh goroutine, with the smallest stack, waits instead, so that
+// an idle connection costs little. The last goroutine closes the
+// connection.
 func (c *conn) serve() {
+	more, err := c.stretch()
+	if more {
+		go c.serve()
+		return
+	}
 	defer c.b.wg.Done()
 	defer c.b.forget(c)
 	defer c.close()
 	defer c.freeBuffers()
-	defer func() {
-		if v := recover(); v != nil {
-			c.b.log.Error("connection handler panicked; closing the connection",
-				"remote", c.remote, "panic", v, "stack", string(debug.Stack()))
-		}
-	}()
-	err := c.loop()
 	switch {
 	case errors.Is(err, errProtocol), errors.Is(err, ErrRequestTimeout):
 		c.b.logs.closing.Log("remote", c.remote, "reason", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.b.logs.idle.Log("remote", c.remote, "idle_timeout", c.b.cfg.IdleTimeout)
+	case errors.Is(err, errPanic):
+		// Logged where it was recovered.
 	case c.ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		c.b.log.Debug("connection closed", "remote", c.remote)
@@ -121,29 +129,65 @@ func (c *conn) serve() {
 	}
 }
 
-// loop reads and answers frames until the connection fails.
-func (c *conn) loop() error {
+// errPanic ends a connection whose handler panicked.
+var errPanic = errors.New("handler panicked")
+
+// stretch waits for a request, then reads and answers frames until none is
+// buffered and the answers are written (more: the connection goes idle) or
+// the connection fails (err).
+func (c *conn) stretch() (more bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.b.log.Error("connection handler panicked; closing the connection",
+				"remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+			more, err = false, errPanic
+		}
+	}()
 	for {
+		if err := c.step(); err != nil {
+			return false, err
+		}
 		if c.rpos == c.rend {
-			if err := c.waitForRequest(); err != nil {
-				return err
-			}
-		}
-		c.frameStart, c.armed = time.Now(), false
-		frame, err := c.readFrame()
-		if err != nil {
-			return err
-		}
-		if err := c.handle(frame); err != nil {
-			return err
-		}
-		c.afterFrame()
-		if len(c.out) >= writeThreshold {
 			if err := c.flush(); err != nil {
-				return err
+				return false, err
 			}
+			c.releaseBuffers()
+			return true, nil
 		}
 	}
+}
+
+// loop reads and answers frames until the connection fails, on one
+// goroutine (for tests without a socket).
+func (c *conn) loop() error {
+	for {
+		if err := c.step(); err != nil {
+			return err
+		}
+	}
+}
+
+// step reads and answers one frame, first waiting for the client when
+// nothing is buffered.
+func (c *conn) step() error {
+	if c.rpos == c.rend {
+		if err := c.waitForRequest(); err != nil {
+			return err
+		}
+	}
+	c.frameStart, c.armed = time.Now(), false
+	frame, err := c.readFrame()
+	if err != nil {
+		return err
+	}
+	if err := c.handle(frame); err != nil {
+		return err
+	}
+	c.afterFrame()
+	if len(c.out) >= writeThreshold {
+		return c.flush()
+	}
+	return nil
 }
 
 // waitForRequest is the idle state: it writes pending answers, gives the
