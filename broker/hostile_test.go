@@ -34,7 +34,7 @@ func openFDs(t testing.TB) int {
 	return len(ents) - 1 // the directory being read
 }
 
-// eventually polls cond every 10ms until it holds or timeout passes.
+// eventually polls cond every 2ms until it holds or timeout passes.
 func eventually(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -44,7 +44,7 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
