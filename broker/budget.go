@@ -10,15 +10,15 @@ import (
 // room for a request waits while the budget is spent, rather than growing
 // the broker's memory.
 //
-// Readers reserve their buffers as they grow, so the budget can be spent by
-// partly read requests that all wait for more. When every reserved byte
-// belongs to a waiting reader, nothing would ever be released: the waiter
-// holding the most (the first of them on a tie) is then granted its
+// A reservation is granted when it fits in what is left, or when nothing is
+// reserved (a request larger than the whole budget is read when it is
+// alone). Readers reserve their buffers as they grow, so the budget can be
+// spent by partly read requests that all wait for more: when every reserved
+// byte belongs to a waiting reader, nothing would ever be released, and the
+// waiter holding the most (the first of them on a tie) is granted its
 // reservation beyond the budget, so that its request completes and frees
-// its bytes. A reservation is also granted whenever some budget is left,
-// even if it does not fit in full. The budget is therefore exceeded by at
-// most one reservation (connections keep them at or below maxPooled,
-// 1 MiB), or by one request when all readers wait.
+// its bytes. The budget is therefore exceeded only by one request's buffer
+// at a time.
 type byteBudget struct {
 	limit int64 // <= 0: no limit
 
@@ -40,12 +40,11 @@ func newByteBudget(limit int64) *byteBudget {
 }
 
 // acquire reserves n bytes for a reader that already holds held bytes,
-// waiting until some budget is left (or the deadlock rule above grants it)
-// or ctx is done.
+// waiting until they fit (or a rule above grants them) or ctx is done.
 func (b *byteBudget) acquire(ctx context.Context, n, held int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.roomLocked() {
+	if b.roomLocked(n) {
 		b.used += int64(n)
 		return nil
 	}
@@ -60,7 +59,7 @@ func (b *byteBudget) acquire(ctx context.Context, n, held int) error {
 		b.broadcastLocked()
 	}()
 	for {
-		if b.roomLocked() || b.used <= b.waitingHeld && b.firstLocked(w) {
+		if b.roomLocked(n) || b.used <= b.waitingHeld && b.firstLocked(w) {
 			b.used += int64(n)
 			return nil
 		}
@@ -77,7 +76,10 @@ func (b *byteBudget) acquire(ctx context.Context, n, held int) error {
 	}
 }
 
-func (b *byteBudget) roomLocked() bool { return b.limit <= 0 || b.used < b.limit }
+// roomLocked reports whether n more bytes may be reserved without waiting.
+func (b *byteBudget) roomLocked(n int) bool {
+	return b.limit <= 0 || b.used+int64(n) <= b.limit || b.used == 0
+}
 
 // firstLocked reports whether w holds the most of the waiters.
 func (b *byteBudget) firstLocked(w *budgetWaiter) bool {
@@ -94,11 +96,11 @@ func (b *byteBudget) broadcastLocked() {
 	b.wake = make(chan struct{})
 }
 
-// tryAcquire reserves n bytes if some budget is left, without waiting.
+// tryAcquire reserves n bytes if they fit, without waiting.
 func (b *byteBudget) tryAcquire(n int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.roomLocked() {
+	if !b.roomLocked(n) {
 		return false
 	}
 	b.used += int64(n)

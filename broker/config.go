@@ -78,15 +78,15 @@ type Config struct {
 	RequestReadTimeout time.Duration
 	// QueuedMaxRequestBytes bounds the bytes of request buffers held by
 	// all connections together, as Kafka's queued.max.request.bytes: a
-	// connection reading a request that needs more room while the budget
-	// is spent waits (until RequestReadTimeout) instead of allocating. The
-	// budget may be exceeded by at most 1 MiB, or by one request when every
-	// reader holding part of it waits for more (the one holding the most
-	// proceeds, so that large concurrent requests never deadlock). Buffers
-	// grow as the
-	// request's bytes arrive, so a client announcing a large frame and
-	// sending little holds little. Default DefaultQueuedMaxRequestBytes
-	// (256 MiB); negative: no bound.
+	// connection reading a request that needs more room than is left
+	// waits (until RequestReadTimeout) instead of allocating. Buffers grow
+	// as the request's bytes arrive (doubling, so at most twice what
+	// arrived), so a client announcing a large frame and sending little
+	// holds little. The budget is exceeded only by one request at a time:
+	// one larger than the whole budget, read when it is alone, or, when
+	// every reader holding part of the budget waits for more, the one
+	// holding the most, so that concurrent large requests never deadlock.
+	// Default DefaultQueuedMaxRequestBytes (256 MiB); negative: no bound.
 	QueuedMaxRequestBytes int64
 	// MaxFetchWait caps how long a fetch waits for data (its MaxWaitMillis)
 	// before answering with what there is. A waiting fetch also ends when
@@ -107,9 +107,10 @@ type Config struct {
 	// Cluster is the state this broker serves: topics, partition logs,
 	// leaders, producer ids. Several brokers with distinct NodeIDs can share
 	// one Cluster (that is what package mockbroker does). When nil, the
-	// broker creates its own from Storage, DisableAutoCreateTopics and
-	// DefaultPartitions below, and closes it on Close. When set, those three
-	// fields must be left zero: the cluster's own ClusterConfig holds them.
+	// broker creates its own from Storage, DisableAutoCreateTopics,
+	// DefaultPartitions and the partition limits below, and closes it on
+	// Close. When set, those fields must be left zero: the cluster's own
+	// ClusterConfig holds them.
 	Cluster *Cluster
 
 	// Storage holds the partition logs of a broker-owned cluster. Default

@@ -297,8 +297,9 @@ func (c *conn) beforeRead() error {
 
 // makeRoom makes room after rend for a frame of k bytes from rpos: it moves
 // the buffered bytes to the front, or moves them to a buffer twice as large
-// (at most k, and growing by at most maxPooled at a time), reserved from the
-// budget. It waits for the budget until the frame's read deadline.
+// (at most k), reserved from the budget. Doubling keeps the copies linear
+// in the frame's size, and the buffer at most twice the bytes received. It
+// waits for the budget until the frame's read deadline.
 func (c *conn) makeRoom(k int) error {
 	if c.rpos > 0 {
 		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
@@ -307,7 +308,7 @@ func (c *conn) makeRoom(k int) error {
 			return nil
 		}
 	}
-	size := min(k, max(2*len(c.rbuf), minPooled), len(c.rbuf)+maxPooled)
+	size := min(k, max(2*len(c.rbuf), minPooled))
 	budget := c.b.budget
 	if !budget.tryAcquire(size) {
 		ctx := c.ctx

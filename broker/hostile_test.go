@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -172,18 +173,74 @@ func TestHostileMemoryAmplification(t *testing.T) {
 	filled := heapInUse()
 	inUse := b.budget.inUse()
 	// Unbounded, the buffers would take n × 128 KiB (37.5 MiB for 300).
-	limit := int64(budget + maxPooled + n*4<<10)
-	if grow := int64(filled) - int64(base); grow > limit || inUse > budget+maxPooled {
-		t.Errorf("after %d × 64 KiB: heap grew by %d bytes, budget in use %d; want at most %d and %d", n, grow, inUse, limit, budget+maxPooled)
+	// The budget, one request beyond it (128 KiB) and each connection's
+	// goroutine and conn.
+	limit := int64(budget + 128<<10 + n*4<<10)
+	if grow := int64(filled) - int64(base); grow > limit || inUse > budget+128<<10 {
+		t.Errorf("after %d × 64 KiB: heap grew by %d bytes, budget in use %d; want at most %d and %d", n, grow, inUse, limit, budget+128<<10)
 	}
-	t.Logf("heap: %d before, +%d after %d probes, +%d after 64 KiB more each (budget %d, in use %d; unbounded would be +%d)",
-		base, int64(probed)-int64(base), n, int64(filled)-int64(base), budget, inUse, n*128<<10)
+	t.Logf("heap: %d before, +%d after %d probes, +%d after 64 KiB more each (budget %d, in use %d; unbounded would be +%d); RSS %d now",
+		base, int64(probed)-int64(base), n, int64(filled)-int64(base), budget, inUse, n*128<<10, rssBytes())
 	// The read deadline closes the partial requests, and the budget is
 	// released.
 	if !eventually(10*time.Second, func() bool { return b.OpenConnections() == 0 && b.budget.inUse() == 0 }) {
 		t.Fatalf("%d connections open, %d budget bytes in use after the request read timeout", b.OpenConnections(), b.budget.inUse())
 	}
 	roundTrip(t, b.Addr(), "good", 100)
+}
+
+// rssBytes returns the process's resident set size (Linux), or 0.
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int64
+			if _, err := fmt.Sscan(rest, &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// Finding 2, second probe: concurrent frames of 100 MiB whose bytes keep
+// coming. Without a bound across connections each would grow to what it
+// received (16 MiB buffers for 8 MiB received, 6 connections); with
+// QueuedMaxRequestBytes the buffers stay within the budget, plus the one
+// request the budget lets through when every reader waits (see byteBudget).
+func TestHostileLargeFrames(t *testing.T) {
+	const (
+		budget = 8 << 20
+		conns  = 6
+		sent   = 8 << 20
+	)
+	b := startBroker(t, Config{QueuedMaxRequestBytes: budget, RequestReadTimeout: 3 * time.Second})
+	base, baseRSS := heapInUse(), rssBytes()
+	head := append(binary.BigEndian.AppendUint32(nil, 100<<20), header(0, 9, 1)...)
+	chunk := make([]byte, sent)
+	for _, c := range dialN(t, b.Addr(), conns) {
+		go func() {
+			if _, err := c.Write(head); err == nil {
+				_, _ = c.Write(chunk) // blocks once the broker waits; fails when closed
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	grow := int64(heapInUse()) - int64(base)
+	inUse := b.budget.inUse()
+	t.Logf("%d frames of 100 MiB, %d MiB sent each: heap +%d bytes, RSS +%d, budget %d in use %d (unbounded: about %d)",
+		conns, sent>>20, grow, rssBytes()-baseRSS, budget, inUse, conns*2*sent)
+	// The budget, the one request it lets through (a buffer of twice what
+	// it received), the test's chunk and 2 MiB of slack.
+	if limit := int64(budget + 2*(sent+maxPooled) + sent + 2<<20); grow > limit {
+		t.Errorf("heap grew by %d bytes, want at most %d", grow, limit)
+	}
+	if !eventually(10*time.Second, func() bool { return b.OpenConnections() == 0 && b.budget.inUse() == 0 }) {
+		t.Fatalf("%d connections, %d budget bytes after the request read timeout", b.OpenConnections(), b.budget.inUse())
+	}
 }
 
 // Large requests wait for the budget rather than fail: many concurrent
