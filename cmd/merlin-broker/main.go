@@ -57,8 +57,9 @@
 //
 //	--max-connections N|auto   open connections; beyond it new ones are
 //	                           closed at once (default auto: the descriptor
-//	                           limit less --max-open-files and 100 spare, so
-//	                           that accept never runs out of descriptors)
+//	                           limit less --max-open-files and 100 spare, at
+//	                           least half the limit, so that accept does not
+//	                           run out of descriptors)
 //	--max-connections-per-ip N open connections from one IP (default 0: none)
 //	--idle-timeout D           closes connections silent for D (default 10m,
 //	                           Kafka's connections.max.idle.ms)
@@ -171,7 +172,7 @@ type args struct {
 
 	MaxPartitions         int       `arg:"--max-partitions" default:"10000" help:"partitions of all topics together; CreateTopics and auto-creation beyond it get POLICY_VIOLATION (0: no limit)" placeholder:"N"`
 	MaxTopicPartitions    int32     `arg:"--max-partitions-per-topic" default:"10000" help:"partitions of one topic; CreateTopics beyond it gets INVALID_PARTITIONS (at most 10000)" placeholder:"N"`
-	MaxConnections        connLimit `arg:"--max-connections" default:"auto" help:"open client connections; new ones beyond it are closed (auto: the descriptor limit less --max-open-files and 100 spare; 0: no limit)" placeholder:"N"`
+	MaxConnections        connLimit `arg:"--max-connections" default:"auto" help:"open client connections; new ones beyond it are closed (auto: the descriptor limit less --max-open-files and 100 spare, at least half the limit; 0: no limit)" placeholder:"N"`
 	MaxConnectionsPerIP   int       `arg:"--max-connections-per-ip" default:"0" help:"open connections from one client IP address; new ones beyond it are closed (0: no limit)" placeholder:"N"`
 	IdleTimeout           duration  `arg:"--idle-timeout" default:"10m" help:"close connections that send nothing for this long, as Kafka's connections.max.idle.ms (0: never)" placeholder:"DURATION"`
 	RequestTimeout        duration  `arg:"--request-timeout" default:"30s" help:"close connections whose request, once begun, has not fully arrived after this long (0: no limit)" placeholder:"DURATION"`
