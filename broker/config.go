@@ -70,6 +70,8 @@ type Config struct {
 	// IdleTimeout closes connections that send nothing for this long
 	// (Kafka's connections.max.idle.ms). Default DefaultIdleTimeout (10
 	// minutes); negative disables it. A fetch waiting for data is not idle.
+	// It also bounds the writing of answers: a client that stops reading
+	// them is disconnected once a write has waited this long.
 	IdleTimeout time.Duration
 	// RequestReadTimeout closes a connection whose request frame, once its
 	// first byte arrived, is not complete within this time (slow or stuck

@@ -17,6 +17,10 @@ import (
 // input.
 var errProtocol = errors.New("protocol violation")
 
+// errNotReading is wrapped by the reason a connection is closed when its
+// client does not read its answers.
+var errNotReading = errors.New("client not reading its answers")
+
 // ErrRequestTimeout is wrapped by the reason a connection is closed when a
 // request frame, once begun, did not arrive within Config.RequestReadTimeout.
 var ErrRequestTimeout = errors.New("broker: request not received in time")
@@ -115,7 +119,7 @@ func (c *conn) serve() {
 	defer c.close()
 	defer c.freeBuffers()
 	switch {
-	case errors.Is(err, errProtocol), errors.Is(err, ErrRequestTimeout):
+	case errors.Is(err, errProtocol), errors.Is(err, ErrRequestTimeout), errors.Is(err, errNotReading):
 		c.b.logs.closing.Log("remote", c.remote, "reason", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.b.logs.idle.Log("remote", c.remote, "idle_timeout", c.b.cfg.IdleTimeout)
@@ -392,7 +396,19 @@ func (c *conn) flush() error {
 	var err error
 	switch {
 	case c.nc != nil:
-		_, err = c.nc.Write(c.out)
+		// A client that stops reading its answers would block the write,
+		// and hold the connection, forever: the write must be done
+		// within the idle timeout.
+		var deadline time.Time
+		if d := c.b.cfg.IdleTimeout; d > 0 {
+			deadline = time.Now().Add(d)
+		}
+		if err = c.nc.SetWriteDeadline(deadline); err == nil {
+			_, err = c.nc.Write(c.out)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: writing %d bytes of answers took over %v (IdleTimeout)", errNotReading, len(c.out), c.b.cfg.IdleTimeout)
+			}
+		}
 	case c.onFlush != nil:
 		c.onFlush(c.out)
 	}

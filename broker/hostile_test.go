@@ -336,6 +336,34 @@ func TestHostileSlowloris(t *testing.T) {
 	roundTrip(t, b.Addr(), "good2", 100)
 }
 
+// A client that sends requests and never reads the answers does not hold its
+// connection forever: a write blocked for IdleTimeout closes it.
+func TestHostileNonReader(t *testing.T) {
+	b := startBroker(t, Config{IdleTimeout: 300 * time.Millisecond})
+	createTopic(t, b, "big", 1)
+	big := buildBatchValue(t, make([]byte, 1<<20))
+	rc := dialRaw(t, b.Addr())
+	for range 4 {
+		if p := rc.produce("big", 0, big); p.ErrorCode != 0 {
+			t.Fatal(p)
+		}
+	}
+	// 64 fetches of 4 MiB each: far more than the sockets buffer.
+	f := kmsg.NewRequestFormatter()
+	var reqs []byte
+	for i := range 64 {
+		reqs = f.AppendRequest(reqs, fetchReq(11, "big", 0, 0, 0, 1, 8<<20, 8<<20), int32(i))
+	}
+	c := dialN(t, b.Addr(), 1)[0]
+	if _, err := c.Write(reqs); err != nil {
+		t.Fatal(err)
+	}
+	rc.conn.Close()
+	if !eventually(10*time.Second, func() bool { return b.OpenConnections() == 0 }) {
+		t.Fatalf("%d connections open: the non-reading client holds its connection", b.OpenConnections())
+	}
+}
+
 // dialFrom connects to addr from the loopback address local.
 func dialFrom(local, addr string) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
