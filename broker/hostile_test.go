@@ -179,6 +179,18 @@ func TestHostileMemoryAmplification(t *testing.T) {
 	if grow := int64(filled) - int64(base); grow > limit || inUse > budget+128<<10 {
 		t.Errorf("after %d × 64 KiB: heap grew by %d bytes, budget in use %d; want at most %d and %d", n, grow, inUse, limit, budget+128<<10)
 	}
+	// With the budget spent, small requests (that fit in a connection's
+	// own buffer) are still answered.
+	good := dialRaw(t, b.Addr())
+	if r := good.do(kmsg.NewPtrApiVersionsRequest()).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+		t.Fatalf("ApiVersions with the budget spent: %+v", r)
+	}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 12
+	if r := good.do(meta).(*kmsg.MetadataResponse); len(r.Brokers) != 1 {
+		t.Fatalf("Metadata with the budget spent: %+v", r)
+	}
+	good.conn.Close()
 	t.Logf("heap: %d before, +%d after %d probes, +%d after 64 KiB more each (budget %d, in use %d; unbounded would be +%d); RSS %d now",
 		base, int64(probed)-int64(base), n, int64(filled)-int64(base), budget, inUse, n*128<<10, rssBytes())
 	// The read deadline closes the partial requests, and the budget is
