@@ -73,7 +73,7 @@ func (c *conn) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response {
 			case errors.Is(err, ErrInvalidPartitions):
 				fail(kerr.InvalidPartitions, err.Error())
 			case errors.Is(err, ErrPartitionLimit):
-				c.b.logs.partitions.Log("remote", c.remote, "topic", rt.Topic, "reason", err)
+				c.b.logs.partitions.Log("remote", c.remoteAddr(), "topic", rt.Topic, "reason", err)
 				fail(kerr.PolicyViolation, err.Error())
 			case errors.Is(err, ErrUnknownNode):
 				fail(kerr.InvalidReplicaAssignment, err.Error())

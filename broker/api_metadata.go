@@ -38,7 +38,7 @@ func (c *conn) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 			switch {
 			case err == nil, errors.Is(err, ErrTopicExists), errors.Is(err, ErrInvalidTopic):
 			case errors.Is(err, ErrPartitionLimit):
-				c.b.logs.partitions.Log("remote", c.remote, "topic", *rt.Topic, "reason", err)
+				c.b.logs.partitions.Log("remote", c.remoteAddr(), "topic", *rt.Topic, "reason", err)
 				if refused == nil {
 					refused = make(map[string]bool)
 				}

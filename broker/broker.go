@@ -229,7 +229,7 @@ func (b *Broker) accept(ln net.Listener) {
 		if why := b.refuseLocked(c); why != "" {
 			b.mu.Unlock()
 			_ = nc.Close()
-			b.logs.refused.Log("remote", c.remote, "reason", why)
+			b.logs.refused.Log("remote", c.remoteAddr(), "reason", why)
 			continue
 		}
 		b.conns[c] = struct{}{}

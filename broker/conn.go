@@ -32,7 +32,7 @@ const (
 	// idleReadSize is the connection's own read buffer, used while no
 	// request is being read: a small request arriving on an idle
 	// connection is read and answered from it without allocating.
-	idleReadSize = 512
+	idleReadSize = 256
 	// writeThreshold flushes buffered answers once they reach this size,
 	// even if more requests are waiting.
 	writeThreshold = 256 << 10
@@ -44,19 +44,20 @@ const (
 // aLongTimeAgo is a read deadline in the past: it interrupts a blocked Read.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// conn is one client connection, served by one goroutine.
+// conn is one client connection, served by one goroutine at a time (see
+// serve).
 //
 // Memory: between requests a connection holds no buffer but idle (the read
 // buffer, answers and fetch scratch space go back to pools), so that many
 // idle connections cost little. While a request is read, its buffer grows
-// as its bytes arrive, never ahead of them, each growth reserved from the
-// broker's request byte budget (Config.QueuedMaxRequestBytes), and it is
-// released once the request is answered.
+// as its bytes arrive (doubling, never to more than twice what arrived),
+// each growth reserved from the broker's request byte budget
+// (Config.QueuedMaxRequestBytes), and it is released once the request is
+// answered.
 type conn struct {
 	b      *Broker
-	nc     net.Conn // nil when driven by tests without a socket
-	src    io.Reader
-	remote string
+	nc     net.Conn        // nil when driven by tests without a socket
+	src    io.Reader       // nc, or the test's input
 	ip     string          // remote IP, for MaxConnectionsPerIP
 	ctx    context.Context // done when the connection or the broker closes
 	cancel context.CancelFunc
@@ -83,12 +84,20 @@ func newConn(b *Broker, nc net.Conn) *conn {
 	c := &conn{b: b, nc: nc, src: nc, ctx: ctx, cancel: cancel}
 	c.rbuf = c.idle[:]
 	if nc != nil {
-		c.remote = nc.RemoteAddr().String()
 		if tcp, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.ip = tcp.IP.String()
 		}
 	}
 	return c
+}
+
+// remoteAddr is the client's address, for logs (formatted only when a
+// line is logged), or nil without a socket.
+func (c *conn) remoteAddr() net.Addr {
+	if c.nc == nil {
+		return nil
+	}
+	return c.nc.RemoteAddr()
 }
 
 // close ends the connection; serve's goroutine then exits. It is safe to
@@ -120,16 +129,16 @@ func (c *conn) serve() {
 	defer c.freeBuffers()
 	switch {
 	case errors.Is(err, errProtocol), errors.Is(err, ErrRequestTimeout), errors.Is(err, errNotReading):
-		c.b.logs.closing.Log("remote", c.remote, "reason", err)
+		c.b.logs.closing.Log("remote", c.remoteAddr(), "reason", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.b.logs.idle.Log("remote", c.remote, "idle_timeout", c.b.cfg.IdleTimeout)
+		c.b.logs.idle.Log("remote", c.remoteAddr(), "idle_timeout", c.b.cfg.IdleTimeout)
 	case errors.Is(err, errPanic):
 		// Logged where it was recovered.
 	case c.ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		c.b.log.Debug("connection closed", "remote", c.remote)
+		c.b.log.Debug("connection closed", "remote", c.remoteAddr())
 	default:
-		c.b.logs.closedOther.Log("remote", c.remote, "reason", err)
+		c.b.logs.closedOther.Log("remote", c.remoteAddr(), "reason", err)
 	}
 }
 
@@ -143,7 +152,7 @@ func (c *conn) stretch() (more bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.b.log.Error("connection handler panicked; closing the connection",
-				"remote", c.remote, "panic", v, "stack", string(debug.Stack()))
+				"remote", c.remoteAddr(), "panic", v, "stack", string(debug.Stack()))
 			more, err = false, errPanic
 		}
 	}()

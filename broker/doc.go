@@ -48,7 +48,7 @@
 //     connection: the socket is read while the fetch waits. The wait is
 //     capped by Config.MaxFetchWait (30 s by default).
 //   - A request's buffer grows as its bytes arrive (doubling, from the
-//     connection's own 512 bytes), never to the announced size ahead of
+//     connection's own 256 bytes), never to the announced size ahead of
 //     them, and Config.QueuedMaxRequestBytes (256 MiB) bounds the request
 //     buffers of all connections together: readers wait beyond it.
 //   - A request frame must arrive within Config.RequestReadTimeout (30 s)
@@ -60,7 +60,7 @@
 //     INVALID_PARTITIONS, and ClusterConfig.MaxPartitionsTotal (10 000)
 //     answers topics beyond it POLICY_VIOLATION, auto-created ones
 //     included.
-//   - An idle connection holds no buffer but its 512 bytes and waits on a
+//   - An idle connection holds no buffer but its own 256 bytes and waits on a
 //     fresh goroutine: about 2.5 KiB in all.
 //   - Per-connection log lines (bad input, slow or idle clients, refused
 //     connections, failed accepts) are logged at most once a second each,
