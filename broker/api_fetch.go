@@ -15,7 +15,8 @@ package broker
 // waiting on that partition. Errors (unknown partition, NOT_LEADER_OR_FOLLOWER,
 // leader epoch mismatch, OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE for damaged
 // stored data) answer at once. The wait is capped by Config.MaxFetchWait, and
-// ends when the client closes its connection (see conn.watchPeer).
+// ends when the client closes its connection (see conn.watchPeer): a client
+// that shuts down its sending side is gone too, as Kafka takes it.
 //
 // Fetch sessions (KIP-227) are not kept: answers carry session id 0, which
 // makes clients send full requests, and a request naming a session gets
