@@ -146,6 +146,7 @@ func TestHostileMemoryAmplification(t *testing.T) {
 	const budget = 4 << 20
 	b := startBroker(t, Config{QueuedMaxRequestBytes: budget, RequestReadTimeout: 3 * time.Second, Logger: testLogger(t)})
 	probe := []byte{0x00, 0x10, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00}
+	time.Sleep(100 * time.Millisecond) // earlier tests' connections finish closing
 	base := heapInUse()
 	conns := dialN(t, b.Addr(), n)
 	for _, c := range conns {
