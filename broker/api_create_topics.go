@@ -4,7 +4,10 @@ package broker
 //
 // Errors: TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS
 // (below 1, other than -1 which asks for the default, or above
-// MaxPartitions), INVALID_REPLICATION_FACTOR (below 1 other than -1, or more
+// ClusterConfig.MaxPartitionsPerTopic), POLICY_VIOLATION when the topic
+// would take the cluster over ClusterConfig.MaxPartitionsTotal (Kafka's
+// answer when its topic creation policy refuses; the count is not a rate,
+// so not THROTTLING_QUOTA_EXCEEDED), INVALID_REPLICATION_FACTOR (below 1 other than -1, or more
 // than the cluster's nodes), INVALID_REQUEST for a topic named twice in one
 // request, KAFKA_STORAGE_ERROR when the storage fails. Manual replica
 // assignments are accepted for their partition count and first replica
@@ -69,6 +72,9 @@ func (c *conn) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response {
 				fail(kerr.InvalidTopicException, err.Error())
 			case errors.Is(err, ErrInvalidPartitions):
 				fail(kerr.InvalidPartitions, err.Error())
+			case errors.Is(err, ErrPartitionLimit):
+				c.b.logs.partitions.Log("remote", c.remoteAddr(), "topic", rt.Topic, "reason", err)
+				fail(kerr.PolicyViolation, err.Error())
 			case errors.Is(err, ErrUnknownNode):
 				fail(kerr.InvalidReplicaAssignment, err.Error())
 			case err != nil:

@@ -13,7 +13,10 @@ package broker
 // When less than MinBytes is available, the request waits up to MaxWaitMillis
 // for appends to the partitions it reads; each append wakes the fetches
 // waiting on that partition. Errors (unknown partition, NOT_LEADER_OR_FOLLOWER,
-// leader epoch mismatch, OFFSET_OUT_OF_RANGE) answer at once.
+// leader epoch mismatch, OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE for damaged
+// stored data) answer at once. The wait is capped by Config.MaxFetchWait, and
+// ends when the client closes its connection (see conn.watchPeer): a client
+// that shuts down its sending side is gone too, as Kafka takes it.
 //
 // Fetch sessions (KIP-227) are not kept: answers carry session id 0, which
 // makes clients send full requests, and a request naming a session gets
@@ -43,7 +46,7 @@ func (c *conn) handleFetch(req *kmsg.FetchRequest) (kmsg.Response, error) {
 	}
 	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	if c.b.maxFetchWait >= 0 {
-		wait = min(wait, c.b.maxFetchWait)
+		wait = min(wait, c.b.maxFetchWait) // Config.MaxFetchWait
 	}
 	deadline := time.Now().Add(wait)
 	var (
@@ -81,12 +84,14 @@ func (c *conn) handleFetch(req *kmsg.FetchRequest) (kmsg.Response, error) {
 			if hook := c.b.onFetchWait; hook != nil {
 				hook()
 			}
+			stop := c.watchPeer()
 			select {
 			case <-w.ch:
 			case <-timer.C:
 			case <-c.ctx.Done():
 				err = c.ctx.Err()
 			}
+			stop()
 		}
 		for _, fw := range watches {
 			fw.p.unwatch(w)
@@ -110,8 +115,11 @@ func (c *conn) buildFetch(req *kmsg.FetchRequest, watches []fetchWatch) (*kmsg.F
 	cl := c.b.cluster
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
-	if cap(c.scratch) > keepBufferSize {
+	if cap(c.scratch) > maxPooled {
 		c.scratch = nil
+	}
+	if c.scratch == nil {
+		c.scratch = getBuf(minPooled)
 	}
 	c.scratch = c.scratch[:0]
 	var spans []fetchSpan
@@ -204,7 +212,12 @@ func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp 
 		if errors.Is(err, ErrOffsetOutOfRange) {
 			return kerr.OffsetOutOfRange.Code
 		}
-		c.b.log.Error("reading a partition", "topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
+		if errors.Is(err, ErrCorruptData) {
+			c.b.logs.corrupt.Log("topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err,
+				"hint", "merlin-broker verify names the damaged range and the offset after it, where consumers can resume")
+			return kerr.CorruptMessage.Code
+		}
+		c.b.logs.storage.Log("topic", t.name, "partition", rp.Partition, "offset", rp.FetchOffset, "err", err)
 		return kerr.KafkaStorageError.Code
 	}
 	// Batches appended since next was read may be in the answer: report a

@@ -10,6 +10,10 @@ package broker
 // Topic selection: v0 lists every topic for an empty list, v1+ for a null
 // one. Unknown topics are created when the cluster allows it and, from v4,
 // the request does too (AllowAutoTopicCreation); v10+ may name topics by id.
+// Auto-creation respects the partition limits: a topic it would take over
+// ClusterConfig.MaxPartitionsTotal is answered POLICY_VIOLATION, as
+// CreateTopics is. DisableAutoCreateTopics stops only this: CreateTopics
+// still creates topics, within the same limits.
 
 import (
 	"errors"
@@ -24,13 +28,22 @@ func (c *conn) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	all := req.Topics == nil || req.Version == 0 && len(req.Topics) == 0
 	autoCreate := !cl.cfg.DisableAutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	var refused map[string]bool // auto-creations over MaxPartitionsTotal
 	if !all && autoCreate {
 		for _, rt := range req.Topics {
 			if rt.Topic == nil || *rt.Topic == "" || cl.hasTopic(*rt.Topic) {
 				continue
 			}
-			if _, err := cl.createTopic(*rt.Topic, 0, false); err != nil &&
-				!errors.Is(err, ErrTopicExists) && !errors.Is(err, ErrInvalidTopic) {
+			_, err := cl.createTopic(*rt.Topic, 0, false)
+			switch {
+			case err == nil, errors.Is(err, ErrTopicExists), errors.Is(err, ErrInvalidTopic):
+			case errors.Is(err, ErrPartitionLimit):
+				c.b.logs.partitions.Log("remote", c.remoteAddr(), "topic", *rt.Topic, "reason", err)
+				if refused == nil {
+					refused = make(map[string]bool)
+				}
+				refused[*rt.Topic] = true
+			default:
 				c.b.log.Error("auto-creating topic", "topic", *rt.Topic, "err", err)
 			}
 		}
@@ -82,6 +95,8 @@ func (c *conn) handleMetadata(req *kmsg.MetadataRequest) kmsg.Response {
 			switch {
 			case validTopicName(*rt.Topic) != "":
 				mt.ErrorCode = kerr.InvalidTopicException.Code
+			case refused[*rt.Topic]:
+				mt.ErrorCode = kerr.PolicyViolation.Code
 			case autoCreate:
 				mt.ErrorCode = kerr.LeaderNotAvailable.Code // creation failed; retriable
 			default:

@@ -36,6 +36,7 @@ type Broker struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	conns   map[*conn]struct{}
+	perIP   map[string]int // open connections by remote IP
 	started bool
 	closed  bool
 	done    chan struct{} // closed by Close
@@ -44,8 +45,12 @@ type Broker struct {
 	pause   atomic.Pointer[chan struct{}] // non-nil while paused; closed on resume
 	latency atomic.Int64                  // per-request delay, nanoseconds
 
-	// maxFetchWait caps Fetch's MaxWaitMillis; negative: no cap. Tests and
-	// the fuzz target set it to 0 so that nothing blocks.
+	budget *byteBudget // Config.QueuedMaxRequestBytes
+	logs   brokerLogs
+
+	// maxFetchWait caps Fetch's MaxWaitMillis (Config.MaxFetchWait);
+	// negative: no cap. The fuzz targets set it to 0 so that nothing
+	// blocks.
 	maxFetchWait time.Duration
 	// onFetchWait, when set (by tests, before Start), is called each time
 	// a fetch is about to wait for data.
@@ -64,9 +69,12 @@ func New(cfg Config) (*Broker, error) {
 		log:          cfg.Logger.With("node", cfg.NodeID),
 		node:         cfg.NodeID,
 		conns:        make(map[*conn]struct{}),
+		perIP:        make(map[string]int),
 		done:         make(chan struct{}),
-		maxFetchWait: -1,
+		budget:       newByteBudget(cfg.QueuedMaxRequestBytes),
+		maxFetchWait: cfg.MaxFetchWait,
 	}
+	b.logs = newBrokerLogs(b.log)
 	if b.cluster == nil {
 		c, err := NewCluster(cfg.clusterConfig())
 		if err != nil {
@@ -180,6 +188,7 @@ func (b *Broker) Close() error {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	b.logs.close()
 	b.cluster.detachNode(b.node)
 	if b.ownsCluster {
 		if cerr := b.cluster.Close(); err == nil {
@@ -201,7 +210,7 @@ func (b *Broker) accept(ln net.Listener) {
 			// Out of file descriptors and the like: back off and retry,
 			// as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			b.log.Warn("accept failed", "err", err, "retry_in", delay)
+			b.logs.accept.Log("err", err, "retry_in", delay)
 			select {
 			case <-time.After(delay):
 				continue
@@ -217,17 +226,83 @@ func (b *Broker) accept(ln net.Listener) {
 			_ = nc.Close()
 			return
 		}
+		if why := b.refuseLocked(c); why != "" {
+			b.mu.Unlock()
+			_ = nc.Close()
+			b.logs.refused.Log("remote", c.remoteAddr(), "reason", why)
+			continue
+		}
 		b.conns[c] = struct{}{}
+		if c.ip != "" {
+			b.perIP[c.ip]++
+		}
 		b.wg.Add(1)
 		b.mu.Unlock()
 		go c.serve()
 	}
 }
 
+// refuseLocked says why a new connection is over MaxConnections or
+// MaxConnectionsPerIP, or returns "".
+func (b *Broker) refuseLocked(c *conn) string {
+	if n := b.cfg.MaxConnections; n > 0 && len(b.conns) >= n {
+		return fmt.Sprintf("%d connections are open (MaxConnections)", len(b.conns))
+	}
+	if n := b.cfg.MaxConnectionsPerIP; n > 0 && c.ip != "" && b.perIP[c.ip] >= n {
+		return fmt.Sprintf("%d connections from %s are open (MaxConnectionsPerIP)", b.perIP[c.ip], c.ip)
+	}
+	return ""
+}
+
 func (b *Broker) forget(c *conn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if _, ok := b.conns[c]; !ok {
+		return // DropConnections forgot it already
+	}
 	delete(b.conns, c)
+	b.forgetIPLocked(c)
+}
+
+func (b *Broker) forgetIPLocked(c *conn) {
+	if c.ip == "" {
+		return
+	}
+	if b.perIP[c.ip]--; b.perIP[c.ip] <= 0 {
+		delete(b.perIP, c.ip)
+	}
+}
+
+// brokerLogs are the broker's rate-limited messages: those a flood of bad
+// or excess clients would otherwise repeat once per client.
+type brokerLogs struct {
+	closing     *rateLog // bad input, slow request
+	idle        *rateLog
+	closedOther *rateLog
+	refused     *rateLog // MaxConnections, MaxConnectionsPerIP
+	accept      *rateLog
+	partitions  *rateLog // topic creation over the partition limits
+	storage     *rateLog // errors reading a partition
+	corrupt     *rateLog // damaged data met by a fetch
+}
+
+func newBrokerLogs(log *slog.Logger) brokerLogs {
+	return brokerLogs{
+		closing:     newRateLog(log, slog.LevelWarn, "closing connection"),
+		idle:        newRateLog(log, slog.LevelInfo, "closing idle connection"),
+		closedOther: newRateLog(log, slog.LevelInfo, "connection closed"),
+		refused:     newRateLog(log, slog.LevelWarn, "refusing connection"),
+		accept:      newRateLog(log, slog.LevelWarn, "accept failed"),
+		partitions:  newRateLog(log, slog.LevelWarn, "refusing topic creation"),
+		storage:     newRateLog(log, slog.LevelError, "reading a partition"),
+		corrupt:     newRateLog(log, slog.LevelError, "corrupt data in a partition; answering CORRUPT_MESSAGE"),
+	}
+}
+
+func (l brokerLogs) close() {
+	for _, r := range []*rateLog{l.closing, l.idle, l.closedOther, l.refused, l.accept, l.partitions, l.storage, l.corrupt} {
+		r.close()
+	}
 }
 
 // Pause makes the broker stop answering: connections are still accepted and
@@ -254,6 +329,7 @@ func (b *Broker) DropConnections() {
 	for c := range b.conns {
 		c.close()
 		delete(b.conns, c)
+		b.forgetIPLocked(c)
 	}
 }
 

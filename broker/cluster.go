@@ -18,8 +18,11 @@ var (
 	ErrTopicExists             = errors.New("broker: topic already exists")
 	ErrInvalidTopic            = errors.New("broker: invalid topic name")
 	ErrInvalidPartitions       = errors.New("broker: invalid partition count")
-	ErrUnknownNode             = errors.New("broker: unknown node")
-	ErrNodeInUse               = errors.New("broker: node id already served by a running broker")
+	// ErrPartitionLimit: the topic would take the cluster over
+	// ClusterConfig.MaxPartitionsTotal.
+	ErrPartitionLimit = errors.New("broker: partition limit reached")
+	ErrUnknownNode    = errors.New("broker: unknown node")
+	ErrNodeInUse      = errors.New("broker: node id already served by a running broker")
 )
 
 // Cluster is the state that one or several brokers serve: topics and their
@@ -271,8 +274,8 @@ func (c *Cluster) createTopicAssigned(name string, partitions int32, leaders []i
 	if partitions == 0 || partitions == -1 {
 		partitions = c.cfg.DefaultPartitions
 	}
-	if partitions < 1 || partitions > MaxPartitions {
-		return [16]byte{}, fmt.Errorf("%w: %d is not in [1, %d]", ErrInvalidPartitions, partitions, MaxPartitions)
+	if perTopic := c.cfg.MaxPartitionsPerTopic; partitions < 1 || partitions > perTopic {
+		return [16]byte{}, fmt.Errorf("%w: %d is not in [1, %d] (MaxPartitionsPerTopic)", ErrInvalidPartitions, partitions, perTopic)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -281,6 +284,9 @@ func (c *Cluster) createTopicAssigned(name string, partitions int32, leaders []i
 	}
 	if _, ok := c.topics[name]; ok {
 		return [16]byte{}, fmt.Errorf("%w: %q", ErrTopicExists, name)
+	}
+	if err := c.checkTotalLocked(int(partitions)); err != nil {
+		return [16]byte{}, err
 	}
 	for _, id := range leaders {
 		if _, ok := c.nodes[id]; !ok {
@@ -302,6 +308,23 @@ func (c *Cluster) createTopicAssigned(name string, partitions int32, leaders []i
 		return [16]byte{}, err
 	}
 	return t.id, nil
+}
+
+// checkTotalLocked returns an error wrapping ErrPartitionLimit when adding
+// n partitions would take the cluster over MaxPartitionsTotal.
+func (c *Cluster) checkTotalLocked(n int) error {
+	limit := c.cfg.MaxPartitionsTotal
+	if limit < 0 {
+		return nil
+	}
+	have := 0
+	for _, t := range c.topics {
+		have += len(t.partitions)
+	}
+	if have+n > limit {
+		return fmt.Errorf("%w: the cluster has %d partitions; %d more would be over MaxPartitionsTotal (%d)", ErrPartitionLimit, have, n, limit)
+	}
+	return nil
 }
 
 // addTopicLocked opens the partitions of a new topic and adds it to the
@@ -376,8 +399,12 @@ func (c *Cluster) AddPartitions(topic string, total int32) error {
 	if t == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownTopicOrPartition, topic)
 	}
-	if have := int32(len(t.partitions)); total <= have || total > MaxPartitions {
-		return fmt.Errorf("%w: %q has %d partitions, asked for %d (at most %d)", ErrInvalidPartitions, topic, have, total, MaxPartitions)
+	have := int32(len(t.partitions))
+	if perTopic := c.cfg.MaxPartitionsPerTopic; total <= have || total > perTopic {
+		return fmt.Errorf("%w: %q has %d partitions, asked for %d (at most %d, MaxPartitionsPerTopic)", ErrInvalidPartitions, topic, have, total, perTopic)
+	}
+	if err := c.checkTotalLocked(int(total - have)); err != nil {
+		return err
 	}
 	if err := c.growLocked(t, total); err != nil {
 		return err

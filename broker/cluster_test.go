@@ -218,6 +218,12 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Cluster: cl, Storage: NewMemoryStorage()}, "Storage"},
 		{Config{Cluster: cl, DisableAutoCreateTopics: true}, "DisableAutoCreateTopics"},
 		{Config{Cluster: cl, DefaultPartitions: 3}, "DefaultPartitions"},
+		{Config{MaxConnections: -1}, "MaxConnections"},
+		{Config{MaxConnectionsPerIP: -1}, "MaxConnectionsPerIP"},
+		{Config{MaxPartitionsPerTopic: MaxPartitions + 1}, "MaxPartitionsPerTopic"},
+		{Config{MaxPartitionsPerTopic: 2, DefaultPartitions: 3}, "DefaultPartitions"},
+		{Config{Cluster: cl, MaxPartitionsPerTopic: 3}, "MaxPartitionsPerTopic"},
+		{Config{Cluster: cl, MaxPartitionsTotal: 3}, "MaxPartitionsTotal"},
 	} {
 		err := c.cfg.Validate()
 		if !errors.Is(err, ErrInvalidConfig) {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,8 +23,21 @@ const (
 	// DefaultIdleTimeout closes a connection that sends nothing for this
 	// long, as Kafka's connections.max.idle.ms.
 	DefaultIdleTimeout = 10 * time.Minute
-	// MaxPartitions bounds the partition count of one topic.
+	// MaxPartitions bounds the partition count of one topic: the largest
+	// ClusterConfig.MaxPartitionsPerTopic.
 	MaxPartitions = 10000
+	// DefaultMaxPartitionsTotal is the default of
+	// ClusterConfig.MaxPartitionsTotal: partitions of all topics together.
+	DefaultMaxPartitionsTotal = 10000
+	// DefaultRequestReadTimeout bounds the time a request frame takes to
+	// arrive once its first byte has.
+	DefaultRequestReadTimeout = 30 * time.Second
+	// DefaultMaxFetchWait caps the time a fetch waits for data, whatever
+	// MaxWaitMillis it asks for.
+	DefaultMaxFetchWait = 30 * time.Second
+	// DefaultQueuedMaxRequestBytes bounds the bytes of requests being read
+	// and handled, all connections together, 256 MiB.
+	DefaultQueuedMaxRequestBytes = 256 << 20
 )
 
 // ErrInvalidConfig is wrapped by every error Config.Validate and
@@ -53,18 +67,52 @@ type Config struct {
 	// MaxRequestSize bounds the size of one request frame; a client sending
 	// a larger one is disconnected. Default DefaultMaxRequestSize (100 MiB).
 	MaxRequestSize int32
-	// IdleTimeout closes connections that send nothing for this long.
-	// Default DefaultIdleTimeout (10 minutes); negative disables it.
+	// IdleTimeout closes connections that send nothing for this long
+	// (Kafka's connections.max.idle.ms). Default DefaultIdleTimeout (10
+	// minutes); negative disables it. A fetch waiting for data is not idle.
+	// It also bounds the writing of answers: a client that stops reading
+	// them is disconnected once a write has waited this long.
 	IdleTimeout time.Duration
+	// RequestReadTimeout closes a connection whose request frame, once its
+	// first byte arrived, is not complete within this time (slow or stuck
+	// clients holding a partial request). Default
+	// DefaultRequestReadTimeout (30 seconds); negative disables it.
+	RequestReadTimeout time.Duration
+	// QueuedMaxRequestBytes bounds the bytes of request buffers held by
+	// all connections together, as Kafka's queued.max.request.bytes: a
+	// connection reading a request that needs more room than is left
+	// waits (until RequestReadTimeout) instead of allocating. Buffers grow
+	// as the request's bytes arrive (doubling, so at most twice what
+	// arrived), so a client announcing a large frame and sending little
+	// holds little. The budget is exceeded only by one request at a time:
+	// one larger than the whole budget, read when it is alone, or, when
+	// every reader holding part of the budget waits for more, the one
+	// holding the most, so that concurrent large requests never deadlock.
+	// Default DefaultQueuedMaxRequestBytes (256 MiB); negative: no bound.
+	QueuedMaxRequestBytes int64
+	// MaxFetchWait caps how long a fetch waits for data (its MaxWaitMillis)
+	// before answering with what there is. A waiting fetch also ends when
+	// its connection closes. Default DefaultMaxFetchWait (30 seconds);
+	// negative: no cap.
+	MaxFetchWait time.Duration
+	// MaxConnections bounds the open client connections; new ones beyond
+	// it are closed as soon as accepted (Kafka's max.connections). Default
+	// 0: no bound.
+	MaxConnections int
+	// MaxConnectionsPerIP bounds the open connections from one client IP
+	// address; new ones beyond it are closed as soon as accepted (Kafka's
+	// max.connections.per.ip). Default 0: no bound.
+	MaxConnectionsPerIP int
 	// Logger receives connection and protocol errors. Default slog.Default().
 	Logger *slog.Logger
 
 	// Cluster is the state this broker serves: topics, partition logs,
 	// leaders, producer ids. Several brokers with distinct NodeIDs can share
 	// one Cluster (that is what package mockbroker does). When nil, the
-	// broker creates its own from Storage, DisableAutoCreateTopics and
-	// DefaultPartitions below, and closes it on Close. When set, those three
-	// fields must be left zero: the cluster's own ClusterConfig holds them.
+	// broker creates its own from Storage, DisableAutoCreateTopics,
+	// DefaultPartitions and the partition limits below, and closes it on
+	// Close. When set, those fields must be left zero: the cluster's own
+	// ClusterConfig holds them.
 	Cluster *Cluster
 
 	// Storage holds the partition logs of a broker-owned cluster. Default
@@ -77,6 +125,10 @@ type Config struct {
 	// DefaultPartitions is the partition count of auto-created topics.
 	// Default DefaultPartitions (1).
 	DefaultPartitions int32
+	// MaxPartitionsPerTopic and MaxPartitionsTotal bound the partitions of
+	// a broker-owned cluster (see ClusterConfig).
+	MaxPartitionsPerTopic int32
+	MaxPartitionsTotal    int
 }
 
 // Validate reports the first invalid field, naming it. It does not modify c.
@@ -95,6 +147,12 @@ func (c Config) Validate() error {
 	if c.MaxRequestSize < 0 {
 		return configError("MaxRequestSize", "must not be negative, got %d", c.MaxRequestSize)
 	}
+	if c.MaxConnections < 0 {
+		return configError("MaxConnections", "must not be negative, got %d", c.MaxConnections)
+	}
+	if c.MaxConnectionsPerIP < 0 {
+		return configError("MaxConnectionsPerIP", "must not be negative, got %d", c.MaxConnectionsPerIP)
+	}
 	if c.Cluster != nil {
 		switch {
 		case c.Storage != nil:
@@ -103,6 +161,10 @@ func (c Config) Validate() error {
 			return configError("DisableAutoCreateTopics", "must be false when Cluster is set (set it in the ClusterConfig)")
 		case c.DefaultPartitions != 0:
 			return configError("DefaultPartitions", "must be 0 when Cluster is set (set it in the ClusterConfig)")
+		case c.MaxPartitionsPerTopic != 0:
+			return configError("MaxPartitionsPerTopic", "must be 0 when Cluster is set (set it in the ClusterConfig)")
+		case c.MaxPartitionsTotal != 0:
+			return configError("MaxPartitionsTotal", "must be 0 when Cluster is set (set it in the ClusterConfig)")
 		}
 		return nil
 	}
@@ -114,6 +176,8 @@ func (c Config) clusterConfig() ClusterConfig {
 		Storage:                 c.Storage,
 		DisableAutoCreateTopics: c.DisableAutoCreateTopics,
 		DefaultPartitions:       c.DefaultPartitions,
+		MaxPartitionsPerTopic:   c.MaxPartitionsPerTopic,
+		MaxPartitionsTotal:      c.MaxPartitionsTotal,
 		Logger:                  c.Logger,
 	}
 }
@@ -127,6 +191,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.RequestReadTimeout == 0 {
+		c.RequestReadTimeout = DefaultRequestReadTimeout
+	}
+	if c.QueuedMaxRequestBytes == 0 {
+		c.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
+	}
+	if c.MaxFetchWait == 0 {
+		c.MaxFetchWait = DefaultMaxFetchWait
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -149,6 +222,17 @@ type ClusterConfig struct {
 	// CreateTopics requests that ask for the default. Default
 	// DefaultPartitions (1).
 	DefaultPartitions int32
+	// MaxPartitionsPerTopic bounds the partition count of one topic:
+	// CreateTopics asking for more is answered INVALID_PARTITIONS, as Kafka
+	// answers partition counts it refuses. Default and at most
+	// MaxPartitions (10 000).
+	MaxPartitionsPerTopic int32
+	// MaxPartitionsTotal bounds the partitions of all topics together.
+	// A CreateTopics that would go beyond it is answered POLICY_VIOLATION
+	// (what Kafka answers when its topic creation policy refuses a topic),
+	// and so is a Metadata request whose topic auto-creation it stops.
+	// Default DefaultMaxPartitionsTotal (10 000); negative: no bound.
+	MaxPartitionsTotal int
 	// Logger receives storage errors. Default slog.Default().
 	Logger *slog.Logger
 	// OnProduce, when set, is called once for every partition of every
@@ -162,6 +246,12 @@ func (c ClusterConfig) Validate() error {
 	if c.DefaultPartitions < 0 || c.DefaultPartitions > MaxPartitions {
 		return configError("DefaultPartitions", "must be in [1, %d] (or 0 for the default), got %d", MaxPartitions, c.DefaultPartitions)
 	}
+	if c.MaxPartitionsPerTopic < 0 || c.MaxPartitionsPerTopic > MaxPartitions {
+		return configError("MaxPartitionsPerTopic", "must be in [1, %d] (or 0 for the default), got %d", MaxPartitions, c.MaxPartitionsPerTopic)
+	}
+	if perTopic := cmp.Or(c.MaxPartitionsPerTopic, MaxPartitions); c.DefaultPartitions > perTopic {
+		return configError("DefaultPartitions", "%d is over MaxPartitionsPerTopic (%d)", c.DefaultPartitions, perTopic)
+	}
 	return nil
 }
 
@@ -174,6 +264,12 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	}
 	if c.DefaultPartitions == 0 {
 		c.DefaultPartitions = DefaultPartitions
+	}
+	if c.MaxPartitionsPerTopic == 0 {
+		c.MaxPartitionsPerTopic = MaxPartitions
+	}
+	if c.MaxPartitionsTotal == 0 {
+		c.MaxPartitionsTotal = DefaultMaxPartitionsTotal
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

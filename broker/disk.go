@@ -330,10 +330,21 @@ type diskFormat struct {
 
 // checkFormat reads the format file, or initializes an empty directory.
 func (s *DiskStorage) checkFormat() error {
-	path := filepath.Join(s.dir, diskFormatFile)
-	b, err := os.ReadFile(path)
+	err := checkFormatFile(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s.initialize()
+	}
+	return err
+}
+
+// checkFormatFile checks the format file of the data directory dir. A
+// missing file gives an error wrapping fs.ErrNotExist; one this broker
+// cannot read, an error wrapping ErrDataDirIncompatible.
+func checkFormatFile(dir string) error {
+	path := filepath.Join(dir, diskFormatFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s is not a merlin data directory: %w", ErrDataDirIncompatible, dir, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDataDirIncompatible, err)
@@ -345,10 +356,10 @@ func (s *DiskStorage) checkFormat() error {
 	switch {
 	case f.Version > DiskFormatVersion:
 		return fmt.Errorf("%w: %s was made by a newer merlin (data format version %d; this broker reads version %d); run a newer merlin-broker, or use another directory",
-			ErrDataDirIncompatible, s.dir, f.Version, DiskFormatVersion)
+			ErrDataDirIncompatible, dir, f.Version, DiskFormatVersion)
 	case f.Version != DiskFormatVersion:
 		return fmt.Errorf("%w: %s has data format version %d, which this broker (version %d) cannot read",
-			ErrDataDirIncompatible, s.dir, f.Version, DiskFormatVersion)
+			ErrDataDirIncompatible, dir, f.Version, DiskFormatVersion)
 	}
 	return nil
 }
@@ -699,23 +710,28 @@ func (l *diskLog) Append(batch []byte) (int64, error) {
 }
 
 // Read returns whole batches from one segment. When it meets corrupt data it
-// returns the good batches before it, if any, and the error only when there
-// are none, so that a consumer gets everything up to the damage, then
-// KAFKA_STORAGE_ERROR.
+// returns the good batches before it, if any, and the error (wrapping
+// ErrCorruptData) only when there are none, so that a consumer gets
+// everything up to the damage, then CORRUPT_MESSAGE.
 func (l *diskLog) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
 	sl, err := l.log.Read(offset, maxBytes)
 	if err != nil {
-		if errors.Is(err, seglog.ErrOffsetOutOfRange) {
+		switch {
+		case errors.Is(err, seglog.ErrOffsetOutOfRange):
 			return dst, fmt.Errorf("%w: %w", ErrOffsetOutOfRange, err)
+		case errors.Is(err, seglog.ErrCorrupt):
+			return dst, fmt.Errorf("%w: %w", ErrCorruptData, err)
 		}
 		return dst, err
 	}
 	defer sl.Close()
 	out, err := sl.AppendTo(dst)
 	if err != nil {
-		if len(out) > len(dst) && errors.Is(err, seglog.ErrCorrupt) {
-			l.s.log.Error("corrupt data in a partition; serving the batches before it", "topic", l.tp.topic, "partition", l.tp.partition, "err", err)
-			return out, nil
+		if errors.Is(err, seglog.ErrCorrupt) {
+			if len(out) > len(dst) {
+				return out, nil // the next fetch, from the damage on, gets the error
+			}
+			return dst, fmt.Errorf("%w: %w", ErrCorruptData, err)
 		}
 		return dst, err
 	}

@@ -430,7 +430,9 @@ func newestSegment(t testing.TB, dir string) string {
 }
 
 // Corruption in an older segment is never served: the batches before it are,
-// then the fetch gets KAFKA_STORAGE_ERROR.
+// then the fetch gets CORRUPT_MESSAGE. VerifyDisk names the damaged range and
+// the offset after it, from which a consumer reads the rest (finding 5 of
+// issue 13: consumers were stuck at the damage).
 func TestDiskCorruptOlderSegment(t *testing.T) {
 	dir := t.TempDir()
 	b := startBroker(t, Config{Storage: openDisk(t, dir, DiskOptions{SegmentBytes: 1 << 20})})
@@ -468,11 +470,42 @@ func TestDiskCorruptOlderSegment(t *testing.T) {
 	if fp.ErrorCode != 0 || !slices.Equal(batchOffsets(t, fp.RecordBatches), []int64{0, 10}) {
 		t.Fatalf("fetch from 0: error %d, batches %v", fp.ErrorCode, batchOffsets(t, fp.RecordBatches))
 	}
-	if fp := rc.fetchOne(11, "rot", 0, 20, 0, 1, 1<<20, 1<<20); fp.ErrorCode != kerr.KafkaStorageError.Code {
-		t.Fatalf("fetch of the corrupt batch: error %d, %d bytes", fp.ErrorCode, len(fp.RecordBatches))
+	for _, off := range []int64{20, 25} {
+		if fp := rc.fetchOne(11, "rot", 0, off, 0, 1, 1<<20, 1<<20); fp.ErrorCode != kerr.CorruptMessage.Code {
+			t.Fatalf("fetch of the corrupt batch at %d: error %d, %d bytes", off, fp.ErrorCode, len(fp.RecordBatches))
+		}
 	}
 	if p := rc.produce("rot", 0, buildBatch(t, 1, 1, nil)); p.ErrorCode != 0 || p.BaseOffset != 50 {
 		t.Fatalf("produce after: %+v", p)
+	}
+
+	reps, err := VerifyDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || reps[0].Topic != "rot" || len(reps[0].Damage) != 1 {
+		t.Fatalf("verify: %+v", reps)
+	}
+	d := reps[0].Damage[0]
+	if d.FirstOffset != 20 || d.NextOffset != 30 || d.Pos != int64(sizes[0]+sizes[1]) || d.Segment != seg {
+		t.Fatalf("damage %+v, want offsets 20 to 30 in %s", d, seg)
+	}
+	// The documented way past: seek to NextOffset.
+	ctx := testContext(t)
+	cons := newClient(t, b.Addr(), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		"rot": {0: kgo.NewOffset().At(d.NextOffset)},
+	}))
+	var got []int64
+	for len(got) < 21 {
+		fs := cons.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %v: %v", got, err)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, r.Offset) })
+	}
+	if got[0] != 30 || got[len(got)-1] != 50 {
+		t.Fatalf("consumed offsets %v, want 30 to 50", got)
 	}
 }
 

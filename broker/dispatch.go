@@ -169,6 +169,9 @@ func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
 // ApiVersions, whose answers keep header v0 so that clients can read them
 // before they know our versions), then the body.
 func (c *conn) appendResponse(h reqHeader, resp kmsg.Response) {
+	if c.out == nil {
+		c.out = getBuf(minPooled)
+	}
 	start := len(c.out)
 	c.out = append(c.out, 0, 0, 0, 0)
 	c.out = binary.BigEndian.AppendUint32(c.out, uint32(h.corr))

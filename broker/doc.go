@@ -17,9 +17,9 @@
 // # Protocol
 //
 // Requests are decoded and answers encoded with franz-go's kmsg. Each
-// connection has one goroutine that reads a frame, answers it and goes on,
-// so answers come in request order; answers are buffered and written when
-// no further request is already waiting. Supported request types and
+// connection has one goroutine at a time that reads a frame, answers it and
+// goes on, so answers come in request order; answers are buffered and
+// written when no further request is already waiting. Supported request types and
 // versions (what ApiVersions advertises):
 //
 //	Produce         v3-v9   record batches v2; acks 0, 1, -1; idempotence
@@ -39,6 +39,37 @@
 // batch is answered CORRUPT_MESSAGE or INVALID_RECORD. A panic in a
 // connection's goroutine is recovered, logged and closes only that
 // connection.
+//
+// # Limits: hostile and broken clients
+//
+// No client can make the broker hold resources without bound:
+//
+//   - A fetch waiting for data (long poll) ends when its client closes the
+//     connection: the socket is read while the fetch waits. The wait is
+//     capped by Config.MaxFetchWait (30 s by default).
+//   - A request's buffer grows as its bytes arrive (doubling, from the
+//     connection's own 256 bytes), never to the announced size ahead of
+//     them, and Config.QueuedMaxRequestBytes (256 MiB) bounds the request
+//     buffers of all connections together: readers wait beyond it.
+//   - A request frame must arrive within Config.RequestReadTimeout (30 s)
+//     once begun, and a connection silent for Config.IdleTimeout (10
+//     minutes) is closed.
+//   - Config.MaxConnections and Config.MaxConnectionsPerIP refuse new
+//     connections beyond them (closed as soon as accepted).
+//   - ClusterConfig.MaxPartitionsPerTopic answers larger CreateTopics
+//     INVALID_PARTITIONS, and ClusterConfig.MaxPartitionsTotal (10 000)
+//     answers topics beyond it POLICY_VIOLATION, auto-created ones
+//     included.
+//   - An idle connection holds no buffer but its own 256 bytes and waits on a
+//     fresh goroutine: about 2.5 KiB in all.
+//   - Per-connection log lines (bad input, slow or idle clients, refused
+//     connections, failed accepts) are logged at most once a second each,
+//     with a count of those held back.
+//
+// Damaged stored data (a batch failing its CRC in an older segment, which
+// only VerifyDisk detects ahead of time) is answered CORRUPT_MESSAGE, as
+// Kafka answers corrupt records; consumers get past it by seeking to the
+// offset VerifyDisk reports after the damage.
 //
 // # Storage
 //

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"errors"
@@ -15,7 +14,8 @@ import (
 
 // capturedFrames are request frames recorded from real clients (through a
 // proxy in front of this broker) producing one record to topic "seed" and
-// consuming it: franz-go v1.22.2 and sarama v1.61.1 with Version V2_8_0_0.
+// consuming it: franz-go v1.22.2, sarama v1.61.1 with Version V2_8_0_0, and
+// librdkafka 2.0.2 (kcat -P, then kcat -C -e).
 var capturedFrames = []string{
 	// kgo Produce v9
 	"00000072000000090000000100036b676f0000ffff0000271002057365656402000000004f000000000000000000000042ffffffff020cbc2c6c000000000000000001a20171eed9000001a20171eed900000000000000000000000000000000000120000000026b0a68656c6c6f0202680276000000",
@@ -41,6 +41,16 @@ var capturedFrames = []string{
 	"000000150003000b000000010006736172616d610000000000",
 	// sarama ApiVersions v3
 	"0000001d00120003000000000006736172616d610007736172616d610464657600",
+	// librdkafka (kcat) ApiVersions v3
+	"000000240012000300000001000772646b61666b61000b6c696272646b61666b6106322e302e3200",
+	// librdkafka (kcat) Metadata v4
+	"0000001c0003000400000002000772646b61666b610000000100047365656401",
+	// librdkafka (kcat) Produce v7
+	"000000790000000700000003000772646b61666b61ffffffff000075300000000100047365656400000001000000000000004a00000000000000000000003e00000000024ee2e439000000000000000001a232f22142000001a232f22142ffffffffffffffffffffffffffff0000000118000000026b0a68656c6c6f00",
+	// librdkafka (kcat) ListOffsets v2
+	"000000300002000200000004000772646b61666b61ffffffff01000000010004736565640000000100000000fffffffffffffffe",
+	// librdkafka (kcat) Fetch v11
+	"0000005a0001000b00000005000772646b61666b61ffffffff000001f400000001032000000100000000ffffffff000000010004736565640000000100000000ffffffff0000000000000000ffffffffffffffff00100000000000000000",
 }
 
 // sampleRequests returns requests of type key at version v with some
@@ -180,11 +190,10 @@ func fuzzBroker(t testing.TB) *Broker {
 	return b
 }
 
-// FuzzHandleRequest feeds a byte stream to a connection's read loop: framing,
-// header decoding, dispatch and every handler. Nothing may panic or hang,
-// the loop must end with the end of the input or a protocol error, and the
-// answers must be well-formed frames.
-func FuzzHandleRequest(f *testing.F) {
+// addSeeds adds the fuzz targets' seed corpus: the captured frames, frames
+// of every supported request type and version, several requests in one
+// stream, and some garbage.
+func addSeeds(f *testing.F) {
 	for _, h := range capturedFrames {
 		b, err := hex.DecodeString(h)
 		if err != nil {
@@ -199,12 +208,20 @@ func FuzzHandleRequest(f *testing.F) {
 	f.Add(bytes.Join(frames[:6], nil)) // several requests in one stream
 	f.Add([]byte{0, 0, 0, 3, 0, 0, 0})
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+}
+
+// FuzzHandleRequest feeds a byte stream to a connection's read loop: framing,
+// header decoding, dispatch and every handler. Nothing may panic or hang,
+// the loop must end with the end of the input or a protocol error, and the
+// answers must be well-formed frames.
+func FuzzHandleRequest(f *testing.F) {
+	addSeeds(f)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b := fuzzBroker(t)
 		defer b.Close()
 		c := newConn(b, nil)
-		c.r = bufio.NewReader(bytes.NewReader(data))
+		c.src = bytes.NewReader(data)
 		var out []byte
 		c.onFlush = func(b []byte) { out = append(out, b...) }
 		err := c.loop()

@@ -55,8 +55,11 @@ type PartitionLog interface {
 	// least one batch when offset < NextOffset. It returns dst unchanged when
 	// offset == NextOffset, and an error wrapping ErrOffsetOutOfRange when
 	// offset is below StartOffset or above NextOffset (Fetch answers
-	// OFFSET_OUT_OF_RANGE). Any other error, such as corrupt stored data,
-	// is answered KAFKA_STORAGE_ERROR.
+	// OFFSET_OUT_OF_RANGE). An error wrapping ErrCorruptData (stored bytes
+	// that are not valid batches) is answered CORRUPT_MESSAGE, as Kafka
+	// answers corrupt records, so that consumers can tell it from a
+	// failing disk and seek past the damage (see VerifyDisk); any other
+	// error is answered KAFKA_STORAGE_ERROR.
 	Read(offset int64, maxBytes int, dst []byte) ([]byte, error)
 	// StartOffset is the first offset still in the log (the log start offset).
 	StartOffset() int64
@@ -74,6 +77,10 @@ type PartitionLog interface {
 // ErrOffsetOutOfRange is wrapped by PartitionLog.Read when the offset is not
 // in the log. The broker answers it with OFFSET_OUT_OF_RANGE.
 var ErrOffsetOutOfRange = errors.New("broker: offset out of range")
+
+// ErrCorruptData is wrapped by PartitionLog.Read when the stored data at the
+// offset is damaged. The broker answers it with CORRUPT_MESSAGE.
+var ErrCorruptData = errors.New("broker: corrupt stored data")
 
 // ErrInvalidBatch is wrapped by PartitionLog.Append when the log refuses a
 // batch as malformed. The broker answers it with CORRUPT_MESSAGE.

@@ -9,6 +9,12 @@
 //	              [--segment-bytes SIZE] [--segment-records N] [--segment-age DURATION]
 //	              [--retention DURATION] [--retention-bytes SIZE] [--retention-check DURATION]
 //	              [--partitions N] [--max-open-files N] [--log-level LEVEL]
+//	              [--max-partitions N] [--max-partitions-per-topic N]
+//	              [--max-connections N|auto] [--max-connections-per-ip N]
+//	              [--idle-timeout DURATION] [--request-timeout DURATION]
+//	              [--max-fetch-wait DURATION] [--max-request-size SIZE]
+//	              [--queued-max-request-bytes SIZE] [--verify-on-start]
+//	merlin-broker verify [--dir DIR]
 //
 // It prints "merlin-broker listening on HOST:PORT" once it accepts
 // connections, and stops cleanly on SIGINT or SIGTERM (fsyncing every
@@ -43,6 +49,56 @@
 // everything) deletes whole sealed segments, oldest first, every
 // --retention-check (default 1m); the earliest offset moves forward, and
 // consumers below it get OFFSET_OUT_OF_RANGE.
+//
+// # Hostile and broken clients: limits
+//
+// The broker bounds what any client, authenticated or not (there is no
+// authentication), can make it hold:
+//
+//	--max-connections N|auto   open connections; beyond it new ones are
+//	                           closed at once (default auto: the descriptor
+//	                           limit less --max-open-files and 100 spare, at
+//	                           least half the limit, so that accept does not
+//	                           run out of descriptors)
+//	--max-connections-per-ip N open connections from one IP (default 0: none)
+//	--idle-timeout D           closes connections silent for D (default 10m,
+//	                           Kafka's connections.max.idle.ms)
+//	--request-timeout D        closes connections whose request, once begun,
+//	                           has not fully arrived after D (default 30s)
+//	--max-fetch-wait D         a fetch waiting for data answers after at most
+//	                           D, whatever MaxWaitMillis it asked (default 30s);
+//	                           it also ends when its client disconnects
+//	--max-request-size SIZE    largest request frame (default 100MiB)
+//	--queued-max-request-bytes SIZE
+//	                           request bytes being read and handled, all
+//	                           connections together (default 256MiB, Kafka's
+//	                           queued.max.request.bytes): readers wait beyond
+//	                           it; request buffers grow as bytes arrive
+//	--max-partitions N         partitions of all topics (default 10000):
+//	                           CreateTopics and auto-creation beyond it are
+//	                           answered POLICY_VIOLATION
+//	--max-partitions-per-topic N
+//	                           (default and at most 10000): CreateTopics
+//	                           beyond it is answered INVALID_PARTITIONS
+//
+// --no-auto-create stops only the creation of unknown topics named in
+// Metadata requests (Kafka's auto.create.topics.enable=false); CreateTopics
+// still creates topics, within the partition limits.
+//
+// Refused connections, connections closed for bad input or slowness, and
+// similar per-connection events are logged at most once a second each, with
+// a count of the lines held back.
+//
+// # Damaged data: verify
+//
+// Only the newest segment of each partition is checked at start. "merlin-broker
+// verify --dir DIR" checks every batch (length, CRC-32C, offsets) of every
+// segment, prints each damaged range with the offset after it ("resume at"),
+// and exits 1 when it finds damage; it only reads and may run beside the
+// broker. --verify-on-start runs the same check before serving and logs what
+// it finds. A fetch from inside a damaged range is answered CORRUPT_MESSAGE,
+// as Kafka answers corrupt records; consumers get past it by seeking to the
+// "resume at" offset.
 //
 // # Durability: --fsync
 //
@@ -89,6 +145,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -111,11 +168,23 @@ type args struct {
 	RetentionCheck duration           `arg:"--retention-check" default:"1m" help:"how often retention runs" placeholder:"DURATION"`
 	MaxOpenFiles   int                `arg:"--max-open-files" default:"1000" help:"segment files kept open, all partitions together" placeholder:"N"`
 	Partitions     int32              `arg:"--partitions" default:"1" help:"partitions of auto-created topics"`
-	NoAutoCreate   bool               `arg:"--no-auto-create" help:"do not create unknown topics on Metadata requests"`
-	NodeID         int32              `arg:"--node-id" default:"0" help:"Kafka node id of this broker"`
-	AdvertisedHost string             `arg:"--advertised-host" help:"host given to clients in Metadata (default: the listen address)" placeholder:"HOST"`
-	AdvertisedPort int32              `arg:"--advertised-port" help:"port given to clients in Metadata (default: the listen port)" placeholder:"PORT"`
-	LogLevel       string             `arg:"--log-level" default:"info" help:"debug, info, warn or error"`
+	NoAutoCreate   bool               `arg:"--no-auto-create" help:"do not create unknown topics on Metadata requests (CreateTopics still creates them)"`
+
+	MaxPartitions         int       `arg:"--max-partitions" default:"10000" help:"partitions of all topics together; CreateTopics and auto-creation beyond it get POLICY_VIOLATION (0: no limit)" placeholder:"N"`
+	MaxTopicPartitions    int32     `arg:"--max-partitions-per-topic" default:"10000" help:"partitions of one topic; CreateTopics beyond it gets INVALID_PARTITIONS (at most 10000)" placeholder:"N"`
+	MaxConnections        connLimit `arg:"--max-connections" default:"auto" help:"open client connections; new ones beyond it are closed (auto: the descriptor limit less --max-open-files and 100 spare, at least half the limit; 0: no limit)" placeholder:"N"`
+	MaxConnectionsPerIP   int       `arg:"--max-connections-per-ip" default:"0" help:"open connections from one client IP address; new ones beyond it are closed (0: no limit)" placeholder:"N"`
+	IdleTimeout           duration  `arg:"--idle-timeout" default:"10m" help:"close connections that send nothing for this long, as Kafka's connections.max.idle.ms (0: never)" placeholder:"DURATION"`
+	RequestTimeout        duration  `arg:"--request-timeout" default:"30s" help:"close connections whose request, once begun, has not fully arrived after this long (0: no limit)" placeholder:"DURATION"`
+	MaxFetchWait          duration  `arg:"--max-fetch-wait" default:"30s" help:"answer a fetch waiting for data after at most this long, whatever MaxWaitMillis it asked for (0: no cap)" placeholder:"DURATION"`
+	MaxRequestSize        byteSize  `arg:"--max-request-size" default:"100MiB" help:"largest request frame; a client sending a larger one is disconnected" placeholder:"SIZE"`
+	QueuedMaxRequestBytes byteSize  `arg:"--queued-max-request-bytes" default:"256MiB" help:"bytes of requests being read and handled, all connections together; readers wait beyond it, as Kafka's queued.max.request.bytes (0: no limit)" placeholder:"SIZE"`
+	VerifyOnStart         bool      `arg:"--verify-on-start" help:"check every batch's CRC of every segment before serving, logging damaged ranges (reads all data)"`
+
+	NodeID         int32  `arg:"--node-id" default:"0" help:"Kafka node id of this broker"`
+	AdvertisedHost string `arg:"--advertised-host" help:"host given to clients in Metadata (default: the listen address)" placeholder:"HOST"`
+	AdvertisedPort int32  `arg:"--advertised-port" help:"port given to clients in Metadata (default: the listen port)" placeholder:"PORT"`
+	LogLevel       string `arg:"--log-level" default:"info" help:"debug, info, warn or error"`
 }
 
 func (args) Description() string {
@@ -147,6 +216,15 @@ incompatible version; listen address taken); 2 for bad flags.`
 
 func main() { cli.Main(run) }
 
+// disabled maps a flag's 0 ("none") to the negative value that disables the
+// matching broker.Config field, whose 0 selects a default.
+func disabled[T ~int | ~int32 | ~int64](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // configFlags maps broker.Config and broker.DiskOptions fields to the flags
 // that set them.
 var configFlags = map[string]string{
@@ -155,6 +233,11 @@ var configFlags = map[string]string{
 	"AdvertisedHost":         "--advertised-host",
 	"AdvertisedPort":         "--advertised-port",
 	"DefaultPartitions":      "--partitions",
+	"MaxPartitionsPerTopic":  "--max-partitions-per-topic",
+	"MaxPartitionsTotal":     "--max-partitions",
+	"MaxConnections":         "--max-connections",
+	"MaxConnectionsPerIP":    "--max-connections-per-ip",
+	"MaxRequestSize":         "--max-request-size",
 	"dir":                    "--dir",
 	"SegmentBytes":           "--segment-bytes",
 	"SegmentRecords":         "--segment-records",
@@ -178,6 +261,9 @@ func flagError(err error) string {
 // run is the whole program: it parses args, serves until ctx is done, and
 // returns the exit code.
 func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
+	if len(argv) > 0 && argv[0] == "verify" {
+		return runVerify(argv[1:], stdout, stderr)
+	}
 	var a args
 	p, code, done := cli.Parse("merlin-broker", &a, argv, stdout, stderr)
 	if done {
@@ -197,6 +283,19 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if a.MaxOpenFiles < 1 {
 		return usage("--max-open-files: must be at least 1, got %d", a.MaxOpenFiles)
 	}
+	if a.MaxTopicPartitions < 1 {
+		return usage("--max-partitions-per-topic: must be at least 1, got %d", a.MaxTopicPartitions)
+	}
+	if a.MaxPartitions < 0 {
+		return usage("--max-partitions: must not be negative, got %d", a.MaxPartitions)
+	}
+	if a.MaxRequestSize < 1 || a.MaxRequestSize > math.MaxInt32 {
+		return usage("--max-request-size: must be in [1, %d], got %d", math.MaxInt32, a.MaxRequestSize)
+	}
+	maxConns := int(a.MaxConnections)
+	if a.MaxConnections == connLimitAuto {
+		maxConns = autoMaxConnections(a.MaxOpenFiles)
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg := broker.Config{
@@ -207,6 +306,15 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		Logger:                  logger,
 		DisableAutoCreateTopics: a.NoAutoCreate,
 		DefaultPartitions:       a.Partitions,
+		MaxPartitionsPerTopic:   a.MaxTopicPartitions,
+		MaxPartitionsTotal:      disabled(a.MaxPartitions),
+		MaxConnections:          maxConns,
+		MaxConnectionsPerIP:     a.MaxConnectionsPerIP,
+		IdleTimeout:             disabled(time.Duration(a.IdleTimeout)),
+		RequestReadTimeout:      disabled(time.Duration(a.RequestTimeout)),
+		MaxFetchWait:            disabled(time.Duration(a.MaxFetchWait)),
+		MaxRequestSize:          int32(a.MaxRequestSize),
+		QueuedMaxRequestBytes:   disabled(int64(a.QueuedMaxRequestBytes)),
 	}
 	if err := cfg.Validate(); err != nil {
 		return usage("%s", flagError(err))
@@ -214,6 +322,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if a.Memory {
 		cfg.Storage = broker.NewMemoryStorage()
 	} else {
+		if a.VerifyOnStart {
+			verifyOnStart(a.Dir, logger)
+		}
 		st, err := broker.NewDiskStorage(a.Dir, broker.DiskOptions{
 			SegmentBytes:           int64(a.SegmentBytes),
 			SegmentRecords:         a.SegmentRecords,
@@ -245,6 +356,10 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "merlin-broker: cannot listen on %s: %v\n", a.Listen, err)
 		return cli.ExitError
 	}
+	logger.Info("limits", "max_connections", maxConns, "max_connections_per_ip", a.MaxConnectionsPerIP,
+		"idle_timeout", time.Duration(a.IdleTimeout), "request_timeout", time.Duration(a.RequestTimeout),
+		"max_fetch_wait", time.Duration(a.MaxFetchWait), "queued_max_request_bytes", int64(a.QueuedMaxRequestBytes),
+		"max_partitions", a.MaxPartitions, "max_partitions_per_topic", a.MaxTopicPartitions)
 	fmt.Fprintf(stdout, "merlin-broker listening on %s\n", b.Addr())
 	<-ctx.Done()
 	logger.Info("stopping", "reason", context.Cause(ctx))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,7 +23,9 @@ import (
 	"github.com/merlinkafka/merlin/internal/cli"
 
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestRunBadFlags(t *testing.T) {
@@ -50,6 +53,17 @@ func TestRunBadFlags(t *testing.T) {
 		{[]string{"--retention-check", "0"}, "--retention-check: must be positive"},
 		{[]string{"--max-open-files", "0"}, "--max-open-files: must be at least 1"},
 		{[]string{"--dir", ""}, "--dir: the data directory must be named"},
+		{[]string{"--max-partitions", "-1"}, "--max-partitions: must not be negative"},
+		{[]string{"--max-partitions-per-topic", "0"}, "--max-partitions-per-topic: must be at least 1"},
+		{[]string{"--max-partitions-per-topic", "20000"}, "--max-partitions-per-topic: must be in [1, 10000]"},
+		{[]string{"--max-partitions-per-topic", "2", "--partitions", "3"}, "--partitions: 3 is over MaxPartitionsPerTopic"},
+		{[]string{"--max-connections", "many"}, "--max-connections"},
+		{[]string{"--max-connections-per-ip", "-2"}, "--max-connections-per-ip: must not be negative"},
+		{[]string{"--idle-timeout", "soon"}, "--idle-timeout"},
+		{[]string{"--request-timeout", "-1s"}, "--request-timeout"},
+		{[]string{"--max-fetch-wait", "x"}, "--max-fetch-wait"},
+		{[]string{"--max-request-size", "0"}, "--max-request-size: must be in [1, 2147483647]"},
+		{[]string{"--queued-max-request-bytes", "lots"}, "--queued-max-request-bytes"},
 	} {
 		var stdout, stderr bytes.Buffer
 		// A cancelled context: should a case start a broker after all, run
@@ -340,5 +354,106 @@ func TestMainStopsOnSignal(t *testing.T) {
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("%v: %v (stderr %q)", sig, err, stderr.String())
 		}
+	}
+}
+
+// The limit flags reach the broker: --max-connections-per-ip refuses a
+// second connection, --max-partitions-per-topic a topic too large.
+func TestRunLimits(t *testing.T) {
+	s := serve(t, "--listen", "127.0.0.1:0", "--memory", "--max-connections-per-ip", "1", "--max-partitions-per-topic", "4")
+	c1, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	// The first connection is registered once it is answered.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "wide", 5, 1
+	req.Topics = append(req.Topics, rt)
+	req.Version = 4
+	if _, err := c1.Write(kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c1.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var size [4]byte
+	if _, err := io.ReadFull(c1, size[:]); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c1, body); err != nil {
+		t.Fatal(err)
+	}
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	if err := resp.ReadFrom(body[4:]); err != nil || resp.Topics[0].ErrorCode != kerr.InvalidPartitions.Code {
+		t.Fatalf("5 partitions with --max-partitions-per-topic 4: %+v, %v", resp.Topics, err)
+	}
+	c2, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c2.Read(size[:]); err == nil {
+		t.Fatalf("second connection from one IP read %d bytes, want it closed", n)
+	}
+	c1.Close()
+	s.stop(t)
+	if !strings.Contains(s.stderr.String(), "refusing connection") {
+		t.Errorf("refusal not logged: %s", s.stderr.String())
+	}
+}
+
+// verify reports a damaged batch of an older segment with the offset to
+// resume at and exits 1; --verify-on-start logs it, and the broker serves.
+func TestVerifyCommand(t *testing.T) {
+	dir := t.TempDir()
+	argv := []string{"--listen", "127.0.0.1:0", "--dir", dir, "--segment-bytes", "4KiB", "--fsync", "always"}
+	s := serve(t, argv...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.DefaultProduceTopic("v"), kgo.AllowAutoTopicCreation(), kgo.MaxBufferedRecords(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "%03d-%s", i, strings.Repeat("x", 100))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	s.stop(t)
+
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"verify", "--dir", dir}, &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("clean: exit %d, %s %s", code, stdout.String(), stderr.String())
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "topics", "v-0", "*.log"))
+	if len(segs) < 2 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	f, err := os.OpenFile(segs[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("XX"), 70); err != nil { // after the first batch's 61-byte header
+		t.Fatal(err)
+	}
+	f.Close()
+	stdout.Reset()
+	if code := run(context.Background(), []string{"verify", "--dir", dir}, &stdout, &stderr); code != cli.ExitError {
+		t.Fatalf("damaged: exit %d, %s %s", code, stdout.String(), stderr.String())
+	}
+	if out := stdout.String(); !strings.Contains(out, "DAMAGED v/0: offsets from 0, resume at 1;") || !strings.Contains(out, "1 damaged ranges") {
+		t.Fatalf("verify output:\n%s", out)
+	}
+	if code := run(context.Background(), []string{"verify", "--dir", t.TempDir()}, &stdout, &stderr); code != cli.ExitError {
+		t.Fatalf("not a data directory: exit %d", code)
+	}
+
+	s = serve(t, append(argv, "--verify-on-start")...)
+	s.stop(t)
+	if log := s.stderr.String(); !strings.Contains(log, "verify on start: damaged range") || !strings.Contains(log, "resume_at=1") {
+		t.Fatalf("--verify-on-start log:\n%s", log)
 	}
 }
