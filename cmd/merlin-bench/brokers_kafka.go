@@ -59,8 +59,9 @@ type kafkaBroker struct {
 	heapMB  int
 	stderr  io.Writer
 
-	dir string
-	c   *kafkatest.Cluster
+	dir     string
+	c       *kafkatest.Cluster
+	bootErr error // the first start's failure, returned to every later run
 }
 
 func (k *kafkaBroker) describe() string {
@@ -69,10 +70,11 @@ func (k *kafkaBroker) describe() string {
 }
 
 func (k *kafkaBroker) start(ctx context.Context) (*cluster, error) {
-	if k.c == nil {
-		if err := k.boot(ctx); err != nil {
-			return nil, err
-		}
+	if k.c == nil && k.bootErr == nil {
+		k.bootErr = k.boot(ctx)
+	}
+	if k.bootErr != nil {
+		return nil, k.bootErr
 	}
 	n := k.c.Nodes()[0]
 	alive := func() error {
