@@ -103,6 +103,7 @@ func TestParseBrokerChoices(t *testing.T) {
 		{[]string{"--broker", "redpanda"}, `--broker: unknown broker "redpanda"`},
 		{[]string{"--brokers", "a:1", "--broker", "kafka"}, "exclude each other"},
 		{[]string{"--kafka-heap-mb", "64"}, "--kafka-heap-mb: 64"},
+		{[]string{"--java-warmup", "-1"}, "--java-warmup: -1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), c.args, &stdout, &stderr); code != cli.ExitUsage || !strings.Contains(stderr.String(), c.want) {
@@ -153,7 +154,7 @@ func TestBrokerKafkaAndJava(t *testing.T) {
 	kafkatest.Need(t)
 	var stdout, stderr bytes.Buffer
 	argv := []string{"--in-process", "--broker", "bundled,kafka", "--kafka-heap-mb", "512", "--workloads", "w5",
-		"--runs", "1", "--messages", "5000", "--warmup", "50", "--timeout", "3m"}
+		"--runs", "1", "--messages", "5000", "--warmup", "50", "--java-warmup", "2000", "--timeout", "3m"}
 	if code := run(context.Background(), argv, &stdout, &stderr); code != cli.ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -166,6 +167,10 @@ func TestBrokerKafkaAndJava(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// Kafka 4.x's tool warms up on --java-warmup records; 3.9's cannot.
+	if !strings.Contains(out, "--warmup-records 2000") && !strings.Contains(out, "no warm-up (this release's tool has none)") {
+		t.Errorf("the java line says nothing of --java-warmup 2000:\n%s", out)
 	}
 	rows := map[string]int{}
 	for _, l := range strings.Split(out, "\n") {

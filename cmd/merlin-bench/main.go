@@ -27,8 +27,9 @@
 // tool (kafka-producer-perf-test), a JVM of its own per run, with the same
 // message size and count, acks=1, enable.idempotence=false, no compression,
 // linger.ms as --linger and batch.size as merlin's 1 MiB, --throughput -1
-// and --warmup-records as --warmup. Its figures are the tool's own
-// steady-state summary; its CPU and peak RSS are the whole JVM's. It only
+// and --warmup-records as --java-warmup (default --warmup), records the JVM
+// warms its JIT up on. Its figures are the tool's own steady-state summary;
+// its CPU and peak RSS are the whole JVM's. It only
 // runs the one-a-call rows (W2 one a call, W5). When Java or the jars are
 // missing it is left out with a message, unless --systems names it.
 //

@@ -88,7 +88,7 @@ func (r *report) javaLine() string {
 	}
 	warm := "no warm-up (this release's tool has none): its whole-run summary"
 	if r.java.warmup {
-		warm = "--warmup-records as --warmup, figures from its steady-state summary"
+		warm = fmt.Sprintf("--warmup-records %d, figures from its steady-state summary", r.java.warmupRecords)
 	}
 	props := javaProps(nil, r.linger, false)[1:] // all but bootstrap.servers
 	return fmt.Sprintf("java: Apache Kafka %s's Java producer in %s (one JVM per run, %s), --throughput -1, --record-size as the row, %s; %s %s (linger.ms=0 for unbatched rows); the tool's own timer; CPU and peak RSS: the whole JVM process, start-up included; heap not sampled; only the one-a-call rows",

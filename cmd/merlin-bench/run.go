@@ -32,6 +32,7 @@ type args struct {
 	InProcess      bool          `arg:"--in-process" help:"run the bundled broker inside the bench process (for tests: its CPU and memory then count against every system)"`
 	Broker         string        `arg:"--broker" default:"bundled" help:"comma-separated brokers to run against, in turn: bundled (merlin-broker), kafka (Apache Kafka, one KRaft node from internal/kafkatest); with both, the table gains a broker column" placeholder:"LIST"`
 	KafkaHeapMB    int           `arg:"--kafka-heap-mb" default:"1024" help:"Java heap of the Kafka node of --broker kafka, in MiB"`
+	JavaWarmup     int           `arg:"--java-warmup" help:"records the java system sends in each run before its timed steady state, warming its JVM's JIT up (ProducerPerformance --warmup-records; default: --warmup)"`
 }
 
 func (args) Description() string {
@@ -81,6 +82,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		return usage("--timeout: %v must be positive", a.Timeout)
 	case a.InProcess && a.Brokers != "":
 		return usage("--in-process and --brokers exclude each other")
+	case a.JavaWarmup < 0:
+		return usage("--java-warmup: %d must not be negative", a.JavaWarmup)
 	case a.KafkaHeapMB < 128:
 		return usage("--kafka-heap-mb: %d is below 128", a.KafkaHeapMB)
 	}
@@ -102,6 +105,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
 		return cli.ExitError
+	}
+	if java != nil {
+		java.warmupRecords = cmp.Or(a.JavaWarmup, a.Warmup)
 	}
 	e := &env{
 		partitions: a.Partitions,

@@ -40,6 +40,9 @@ type javaTool struct {
 	// warmup: the tool takes --warmup-records and prints a steady-state
 	// summary without them.
 	warmup bool
+	// warmupRecords is how many records each run sends before the tool's
+	// steady state: --java-warmup, else --warmup.
+	warmupRecords int
 }
 
 // findJava finds java and the jars of Kafka version (kafkatest.Classpath),
@@ -171,7 +174,7 @@ func runJava(ctx context.Context, e *env, c benchCase, cl *cluster, adm *admin, 
 	j := e.java
 	warmup := 0
 	if j.warmup {
-		warmup = e.warmup
+		warmup = j.warmupRecords
 	}
 	total := warmup + c.messages
 	cmd := kafkatest.JavaCommand(ctx, j.java, j.classpath, os.TempDir(),
