@@ -33,12 +33,23 @@ type row struct {
 	ratio     float64 // median over runs of merlin's rate / this rate
 	hasRatio  bool
 	ratios    []float64 // run by run
+	noHeap    bool
+	perf      *perfSummary // java: medians of the tool's summaries
 }
 
-// caseResult is one case's rows, in system order.
+// caseResult is one case's rows, in system order, on one broker.
 type caseResult struct {
-	c    benchCase
-	rows []*row
+	c      benchCase
+	broker string // the --broker choice when there are several, else ""
+	rows   []*row
+}
+
+// title is the case's name, with its broker when there are several.
+func (cr caseResult) title() string {
+	if cr.broker == "" {
+		return cr.c.name
+	}
+	return cr.c.name + " on " + cr.broker
 }
 
 // bench runs every case runs times for every system, interleaving the
@@ -47,6 +58,7 @@ type caseResult struct {
 func bench(ctx context.Context, e *env, cases []benchCase, names []string, runs int, progress io.Writer) []caseResult {
 	var out []caseResult
 	for _, c := range cases {
+		names := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return !supports(s, c) })
 		results := make(map[string][]*runResult, len(names))
 		errs := make(map[string]error, len(names))
 		for _, s := range names {
@@ -105,6 +117,20 @@ func aggregate(c benchCase, names []string, results map[string][]*runResult, err
 		rw.usPerMsg = pick(func(r *runResult) float64 { return float64(r.elapsed.Microseconds()) / float64(r.messages) })
 		rw.cpu = pick(func(r *runResult) float64 { return r.cpu.Seconds() })
 		rw.heapMB = pick(func(r *runResult) float64 { return float64(r.peakHeap) / 1e6 })
+		rw.noHeap = all(ok, func(r *runResult) bool { return r.noHeap })
+		if all(ok, func(r *runResult) bool { return r.perf != nil }) {
+			dur := func(f func(*perfSummary) time.Duration) time.Duration {
+				return time.Duration(pick(func(r *runResult) float64 { return float64(f(r.perf)) }))
+			}
+			rw.perf = &perfSummary{
+				avg:  dur(func(s *perfSummary) time.Duration { return s.avg }),
+				max:  dur(func(s *perfSummary) time.Duration { return s.max }),
+				p50:  dur(func(s *perfSummary) time.Duration { return s.p50 }),
+				p95:  dur(func(s *perfSummary) time.Duration { return s.p95 }),
+				p99:  dur(func(s *perfSummary) time.Duration { return s.p99 }),
+				p999: dur(func(s *perfSummary) time.Duration { return s.p999 }),
+			}
+		}
 		if rw.hasBroker = all(ok, func(r *runResult) bool { return r.hasBroker }); rw.hasBroker {
 			rw.brokerCPU = pick(func(r *runResult) float64 { return r.brokerCPU.Seconds() })
 		}

@@ -28,6 +28,9 @@ type cluster struct {
 	// false when it is not a process of ours.
 	cpu  func() (time.Duration, bool)
 	stop func() error
+	// shared: the cluster outlives the run (Apache Kafka), which then
+	// deletes its topic at the end.
+	shared bool
 }
 
 // A brokerSource starts a cluster for one run.

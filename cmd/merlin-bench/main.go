@@ -1,14 +1,14 @@
 // Command merlin-bench runs merlin's side-by-side benchmarks (W2 to W5 of
-// the project's benchmark suite): merlin's producer, franz-go's kgo and
-// sarama produce the same messages to the same broker in one run, and the
-// results come out as one table.
+// the project's benchmark suite): merlin's producer, franz-go's kgo, sarama
+// and Apache Kafka's Java producer produce the same messages to the same
+// broker in one run, and the results come out as one table.
 //
 // Usage:
 //
-//	merlin-bench [--brokers HOST:PORT,...] [--workloads w2,w3,w4,w5]
-//	             [--systems merlin,kgo,sarama] [--runs N] [--messages SPEC]
-//	             [--partitions N] [--markdown FILE] [--svg FILE]
-//	             [--cpuprofile FILE]
+//	merlin-bench [--brokers HOST:PORT,...] [--broker bundled,kafka]
+//	             [--workloads w2,w3,w4,w5] [--systems merlin,kgo,sarama,java]
+//	             [--runs N] [--messages SPEC] [--partitions N]
+//	             [--markdown FILE] [--svg FILE] [--cpuprofile FILE]
 //
 // Without --brokers it starts the bundled broker (cmd/merlin-broker, built
 // with `go build` when no merlin-broker binary sits next to merlin-bench) as
@@ -20,6 +20,24 @@
 // --sasl-mechanism PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 and --sasl-user, the
 // password from MERLIN_SASL_PASSWORD or --sasl-password-file), for all
 // three systems and the bench's own admin and consumer clients alike.
+//
+// --broker kafka runs against Apache Kafka instead: one KRaft node started
+// with internal/kafkatest (Java and the jars of interop/kafka/resolve), once
+// for the whole invocation and warmed up, with a fresh topic per run that is
+// deleted after it; a JVM restarted per run would measure its start-up and
+// JIT. --broker bundled,kafka runs every workload on each in turn (the Kafka
+// node is not running during the bundled broker's runs) and prints one
+// table with a broker column.
+//
+// The java system is Kafka's Java producer in Kafka's ProducerPerformance
+// tool (kafka-producer-perf-test), a JVM of its own per run, with the same
+// message size and count, acks=1, enable.idempotence=false, no compression,
+// linger.ms as --linger and batch.size as merlin's 1 MiB, --throughput -1
+// and --warmup-records as --java-warmup (default --warmup), records the JVM
+// warms its JIT up on. Its figures are the tool's own steady-state summary;
+// its CPU and peak RSS are the whole JVM's. It only
+// runs the one-a-call rows (W2 one a call, W5). When Java or the jars are
+// missing it is left out with a message, unless --systems names it.
 //
 // The workloads:
 //
@@ -35,11 +53,13 @@
 //
 // Every system runs with acks=1 (leader), idempotence off, no compression and
 // the same linger (--linger, default 10ms: merlin's TTL, kgo's
-// ProducerLinger, sarama's Flush.Frequency). Sync and unbatched rows use no
-// linger for kgo and sarama; merlin's ProduceSync and ProduceAsync never
-// wait for the TTL. A run counts only when every message was acknowledged
-// exactly once and the broker's log holds them all: a run that lost
-// messages is an error, not a result.
+// ProducerLinger, sarama's Flush.Frequency, java's linger.ms). Sync and
+// unbatched rows use no linger for kgo, sarama and java; merlin's
+// ProduceSync and ProduceAsync never wait for the TTL. A run counts only
+// when every message was acknowledged exactly once and the broker's log
+// holds them all (for java: the tool's count of acknowledged records and
+// the topic's offsets): a run that lost messages is an error, not a
+// result.
 //
 // Each figure is the median of --runs runs. The runs of the systems are
 // interleaved (run 1 of each, then run 2, ...) and the ratio column is the

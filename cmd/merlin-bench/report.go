@@ -14,30 +14,100 @@ import (
 type report struct {
 	when       time.Time
 	machine    machine
-	brokers    string
+	brokers    []brokerDesc // one per --broker choice
 	partitions int32
 	linger     time.Duration
 	runs       int
+	java       *javaTool // set when the java system ran
 	cases      []caseResult
+}
+
+// brokerDesc is one broker the runs produced to: its --broker choice and
+// what it was.
+type brokerDesc struct{ name, desc string }
+
+// multiBroker reports whether the table has a broker column: the runs went
+// to more than one broker.
+func (r *report) multiBroker() bool { return len(r.brokers) > 1 }
+
+// brokerLine says what the runs produced to.
+func (r *report) brokerLine() string {
+	if !r.multiBroker() {
+		return fmt.Sprintf("broker: %s; topics of %d partitions", r.brokers[0].desc, r.partitions)
+	}
+	var parts []string
+	for _, b := range r.brokers {
+		parts = append(parts, b.name+" = "+b.desc)
+	}
+	return fmt.Sprintf("brokers: %s; topics of %d partitions", strings.Join(parts, "; "), r.partitions)
+}
+
+// columns are the table's columns, with "broker" third when there are
+// several.
+func (r *report) columns() []string {
+	if !r.multiBroker() {
+		return slices.Clone(columns)
+	}
+	return slices.Insert(slices.Clone(columns), 2, "broker")
+}
+
+// textColumns is how many leading columns are text, aligned left.
+func (r *report) textColumns() int { return len(r.columns()) - len(columns) + 2 }
+
+// label names a row in the notes.
+func label(cr caseResult, rw *row) string {
+	s := cr.c.name + ", " + rw.system
+	if cr.broker != "" {
+		s += " on " + cr.broker
+	}
+	return s
 }
 
 // header lines, without markup.
 func (r *report) header() []string {
-	return []string{
+	h := []string{
 		"merlin-bench " + r.when.UTC().Format(time.RFC3339),
 		"machine: " + r.machine.String(),
-		fmt.Sprintf("broker: %s; topics of %d partitions", r.brokers, r.partitions),
-		fmt.Sprintf("every system: acks=1 (leader), idempotence off, no compression, linger %v (merlin TTL, kgo ProducerLinger, sarama Flush.Frequency; none for sync and unbatched rows)", r.linger),
+		r.brokerLine(),
+		fmt.Sprintf("every system: acks=1 (leader), idempotence off, no compression, linger %v (merlin TTL, kgo ProducerLinger, sarama Flush.Frequency, java linger.ms; none for sync and unbatched rows)", r.linger),
 		fmt.Sprintf("figures: medians of %d runs; systems interleaved within each run", r.runs),
 		"merlin/x: merlin's msgs/s over this system's, median of the per-run ratios (above 1: merlin faster)",
 		"CPU: bench process over the timed window (getrusage); broker CPU: the broker process; RSS: bench process peak (reset per run); heap: sampled peak",
 	}
+	if r.java != nil {
+		h = append(h, r.javaLine())
+	}
+	return h
+}
+
+// javaLine says how the java system ran.
+func (r *report) javaLine() string {
+	flag := "--producer-props"
+	if r.java.commandProperty {
+		flag = "--command-property"
+	}
+	warm := "no warm-up (this release's tool has none): its whole-run summary"
+	if r.java.warmup {
+		warm = fmt.Sprintf("--warmup-records %d, figures from its steady-state summary", r.java.warmupRecords)
+	}
+	props := javaProps(nil, r.linger, false)[1:] // all but bootstrap.servers
+	return fmt.Sprintf("java: Apache Kafka %s's Java producer in %s (one JVM per run, %s), --throughput -1, --record-size as the row, %s; %s %s (linger.ms=0 for unbatched rows); the tool's own timer; CPU and peak RSS: the whole JVM process, start-up included; heap not sampled; only the one-a-call rows",
+		r.java.version, perfClass, javaHeap, warm, flag, strings.Join(props, " "))
 }
 
 var columns = []string{"workload", "system", "msgs/s", "MB/s", "us/msg", "p50", "p99", "p99.9", "CPU s", "broker CPU s", "peak RSS MB", "peak heap MB", "merlin/x"}
 
-// cells formats one row.
-func (rw *row) cells() []string {
+// cells formats one row, with its broker in the third cell unless broker
+// is "".
+func (rw *row) cells(broker string) []string {
+	c := rw.values()
+	if broker != "" {
+		c = slices.Insert(c, 2, broker)
+	}
+	return c
+}
+
+func (rw *row) values() []string {
 	if rw.err != nil {
 		c := []string{rw.c.name, rw.system, "ERROR"}
 		for len(c) < len(columns) {
@@ -63,7 +133,7 @@ func (rw *row) cells() []string {
 		strconv.FormatFloat(rw.cpu, 'f', 2, 64),
 		dash(rw.hasBroker, strconv.FormatFloat(rw.brokerCPU, 'f', 2, 64)),
 		dash(rw.hasRSS, strconv.FormatFloat(rw.rssMB, 'f', 0, 64)),
-		strconv.FormatFloat(rw.heapMB, 'f', 0, 64),
+		dash(!rw.noHeap, strconv.FormatFloat(rw.heapMB, 'f', 0, 64)),
 		dash(rw.hasRatio, strconv.FormatFloat(rw.ratio, 'f', 2, 64)),
 	}
 }
@@ -91,13 +161,21 @@ func (r *report) notes() []string {
 			for i, v := range rw.ratios {
 				rs[i] = strconv.FormatFloat(v, 'f', 2, 64)
 			}
-			out = append(out, fmt.Sprintf("%s: merlin/%s run by run %s", cr.c.name, rw.system, strings.Join(rs, " ")))
+			out = append(out, fmt.Sprintf("%s: merlin/%s run by run %s", cr.title(), rw.system, strings.Join(rs, " ")))
+		}
+	}
+	for _, cr := range r.cases {
+		for _, rw := range cr.rows {
+			if p := rw.perf; p != nil {
+				out = append(out, fmt.Sprintf("%s: ProducerPerformance's latency, send to acknowledgement (medians of runs): avg %s, p50 %s, p95 %s, p99 %s, p99.9 %s, max %s",
+					label(cr, rw), fmtDur(p.avg), fmtDur(p.p50), fmtDur(p.p95), fmtDur(p.p99), fmtDur(p.p999), fmtDur(p.max)))
+			}
 		}
 	}
 	for _, cr := range r.cases {
 		for _, rw := range cr.rows {
 			if rw.err != nil {
-				out = append(out, fmt.Sprintf("ERROR %s, %s: %v", cr.c.name, rw.system, rw.err))
+				out = append(out, fmt.Sprintf("ERROR %s: %v", label(cr, rw), rw.err))
 			}
 		}
 	}
@@ -125,13 +203,13 @@ func (r *report) writeText(w io.Writer) error {
 	b.WriteString("\n")
 	// tabwriter aligns every column right; the two text columns are padded
 	// to one width first, which keeps them left-aligned.
-	lines := [][]string{slices.Clone(columns)}
+	lines := [][]string{r.columns()}
 	for _, cr := range r.cases {
 		for _, rw := range cr.rows {
-			lines = append(lines, rw.cells())
+			lines = append(lines, rw.cells(cr.broker))
 		}
 	}
-	for col := range 2 {
+	for col := range r.textColumns() {
 		width := 0
 		for _, l := range lines {
 			width = max(width, len(l[col]))
@@ -163,11 +241,12 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		b.WriteString("- " + mdEscape(h) + "\n")
 	}
 	b.WriteString("- run: " + r.when.UTC().Format(time.RFC3339) + "\n\n")
-	b.WriteString("| " + strings.Join(columns, " | ") + " |\n")
-	b.WriteString("|" + strings.Repeat("---|", 2) + strings.Repeat("--:|", len(columns)-2) + "\n")
+	cols, text := r.columns(), r.textColumns()
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat("---|", text) + strings.Repeat("--:|", len(cols)-text) + "\n")
 	for _, cr := range r.cases {
 		for _, rw := range cr.rows {
-			cells := rw.cells()
+			cells := rw.cells(cr.broker)
 			for i := range cells {
 				cells[i] = mdEscape(cells[i])
 			}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +17,7 @@ import (
 type args struct {
 	Brokers        string        `arg:"--brokers" help:"comma-separated HOST:PORT of an existing cluster (default: the bundled broker as its own process, fresh per run)" placeholder:"ADDRS"`
 	Workloads      string        `arg:"--workloads" default:"w2,w3,w4,w5" help:"comma-separated workloads to run"`
-	Systems        string        `arg:"--systems" default:"merlin,kgo,sarama" help:"comma-separated systems to compare"`
+	Systems        string        `arg:"--systems" help:"comma-separated systems to compare (default merlin,kgo,sarama,java; java is left out with a message when Java or Kafka's jars are missing)"`
 	Runs           int           `arg:"--runs" default:"3" help:"runs of every case and system; the table shows medians"`
 	Messages       string        `arg:"--messages" help:"message counts: N for every workload, or w2=N,w5=N,... (defaults w2=100000 per row, w3=100000, w4=10000, w5=1000000)" placeholder:"SPEC"`
 	Lists          string        `arg:"--lists" default:"1000,10000,100000" help:"W2's list sizes (messages in one call)"`
@@ -32,6 +34,9 @@ type args struct {
 	// The security of an existing cluster's connections (--brokers only),
 	// for every system and the bench's own admin and consumer clients.
 	secflags.Flags
+	Broker      string `arg:"--broker" default:"bundled" help:"comma-separated brokers to run against, in turn: bundled (merlin-broker), kafka (Apache Kafka, one KRaft node from internal/kafkatest); with both, the table gains a broker column" placeholder:"LIST"`
+	KafkaHeapMB int    `arg:"--kafka-heap-mb" default:"1024" help:"Java heap of the Kafka node of --broker kafka, in MiB"`
+	JavaWarmup  int    `arg:"--java-warmup" help:"records the java system sends in each run before its timed steady state, warming its JVM's JIT up (ProducerPerformance --warmup-records; default: --warmup)"`
 }
 
 func (args) Description() string {
@@ -52,7 +57,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage("--workloads: %v", err)
 	}
-	names, err := parseSystems(a.Systems)
+	names, err := parseSystems(cmp.Or(a.Systems, strings.Join(systemOrder, ",")))
 	if err != nil {
 		return usage("--systems: %v", err)
 	}
@@ -81,6 +86,17 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		return usage("--timeout: %v must be positive", a.Timeout)
 	case a.InProcess && a.Brokers != "":
 		return usage("--in-process and --brokers exclude each other")
+	case a.JavaWarmup < 0:
+		return usage("--java-warmup: %d must not be negative", a.JavaWarmup)
+	case a.KafkaHeapMB < 128:
+		return usage("--kafka-heap-mb: %d is below 128", a.KafkaHeapMB)
+	}
+	choices, err := parseBrokerChoices(a.Broker)
+	if err != nil {
+		return usage("--broker: %v", err)
+	}
+	if a.Brokers != "" && (len(choices) > 1 || choices[0] != brokerBundled) {
+		return usage("--brokers and --broker %s exclude each other", a.Broker)
 	}
 	var sec security
 	if sec.tls, sec.sasl, err = a.Flags.Producer(os.LookupEnv); err != nil {
@@ -96,24 +112,15 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	var src brokerSource
-	switch {
-	case len(addrs) > 0:
-		src = externalBrokers{addrs: addrs}
-	case a.InProcess:
-		src = inProcessBroker{partitions: a.Partitions}
-	default:
-		pb, err := newProcessBroker(ctx, a.BrokerBin, a.Partitions, stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
-			return cli.ExitError
-		}
-		src = pb
+	names, java, err := findJavaFor(ctx, names, a.Systems != "", slices.Contains(choices, brokerKafka), stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
+		return cli.ExitError
 	}
-	defer src.cleanup()
-
+	if java != nil {
+		java.warmupRecords = cmp.Or(a.JavaWarmup, a.Warmup)
+	}
 	e := &env{
-		brokers:    src,
 		partitions: a.Partitions,
 		linger:     a.Linger,
 		warmup:     a.Warmup,
@@ -122,6 +129,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		profile:    map[string]bool{},
 		stderr:     stderr,
 		sec:        sec,
+		java:       java,
 	}
 	for _, s := range profiled {
 		e.profile[s] = true
@@ -129,13 +137,19 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	rep := &report{
 		when:       time.Now(),
 		machine:    thisMachine(),
-		brokers:    src.describe(),
 		partitions: a.Partitions,
 		linger:     a.Linger,
 		runs:       a.Runs,
+		java:       java,
 	}
 	fmt.Fprintf(stderr, "merlin-bench: %s\n", rep.machine)
-	rep.cases = bench(ctx, e, buildCases(workloads, counts, lists), names, a.Runs, stderr)
+	cases := buildCases(workloads, counts, lists)
+	if err := benchBrokers(ctx, e, rep, choices, func(choice string) (brokerSource, error) {
+		return openSource(ctx, a, choice, addrs, stderr)
+	}, cases, names); err != nil {
+		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)
+		return cli.ExitError
+	}
 
 	if err := rep.writeText(stdout); err != nil {
 		fmt.Fprintf(stderr, "merlin-bench: %v\n", err)

@@ -27,6 +27,7 @@ type env struct {
 	profile    map[string]bool
 	stderr     io.Writer
 	sec        security
+	java       *javaTool // nil unless the java system runs
 }
 
 // runResult is one run of one case for one system.
@@ -40,7 +41,9 @@ type runResult struct {
 	peakRSS   int64
 	hasRSS    bool
 	peakHeap  int64
+	noHeap    bool            // not sampled (java: another process)
 	lat       []time.Duration // sorted; empty when the case has none
+	perf      *perfSummary    // java: the tool's own summary
 }
 
 func (r runResult) rate() float64 { return float64(r.messages) / r.elapsed.Seconds() }
@@ -85,6 +88,18 @@ func runOnce(ctx context.Context, e *env, c benchCase, system string, run int) (
 	topic := fmt.Sprintf("bench-%s-%s-r%d-%d", c.id, system, run, time.Now().UnixNano())
 	if err := adm.createTopic(ctx, topic, e.partitions); err != nil {
 		return res, err
+	}
+	if cl.shared {
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if derr := adm.deleteTopic(dctx, topic); derr != nil && err == nil {
+				err = derr
+			}
+		}()
+	}
+	if system == javaSystem {
+		return runJava(ctx, e, c, cl, adm, topic)
 	}
 
 	tr := newTracker()

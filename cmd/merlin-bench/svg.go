@@ -20,7 +20,7 @@ const (
 	svgTop      = 64 // the chart's title and machine lines
 )
 
-var svgColors = map[string]string{"merlin": "#2b6cb0", "kgo": "#dd8a1e", "sarama": "#5a9a3c"}
+var svgColors = map[string]string{"merlin": "#2b6cb0", "kgo": "#dd8a1e", "sarama": "#5a9a3c", javaSystem: "#b83280"}
 
 // writeSVG draws msgs/s as horizontal bars, one group per case, each group
 // scaled to its fastest system, with the value and merlin's ratio beside
@@ -37,7 +37,7 @@ func (r *report) writeSVG(w io.Writer) error {
 	fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="#ffffff"/>`+"\n", svgWidth, height)
 	svgText(&b, 12, 24, `font-size="16" font-weight="bold"`, "merlin-bench: messages a second (longer is faster), medians of "+fmt.Sprint(r.runs)+" runs")
 	svgText(&b, 12, 44, `fill="#555555"`, r.machine.String())
-	svgText(&b, 12, 58, `fill="#555555"`, r.brokers)
+	svgText(&b, 12, 58, `fill="#555555"`, r.brokerLine())
 	y := svgTop + 10
 	for _, cr := range r.cases {
 		top := 0.0
@@ -46,7 +46,7 @@ func (r *report) writeSVG(w io.Writer) error {
 				top = max(top, rw.rate)
 			}
 		}
-		svgText(&b, 12, y+16, `font-weight="bold"`, cr.c.name)
+		svgText(&b, 12, y+16, `font-weight="bold"`, cr.title())
 		y += svgTitleH
 		for _, rw := range cr.rows {
 			svgText(&b, 12, y+13, "", rw.system)

@@ -67,8 +67,19 @@ var systems = map[string]opener{
 	"sarama": openSarama,
 }
 
-// systemOrder is the default order of systems in the table.
-var systemOrder = []string{"merlin", "kgo", "sarama"}
+// systemOrder is the default order of systems in the table. java, Kafka's
+// Java producer in ProducerPerformance, is no opener: runOnce runs it as a
+// process of its own (sys_java.go).
+var systemOrder = []string{"merlin", "kgo", "sarama", javaSystem}
+
+// known reports whether the bench has a system of that name.
+func known(name string) bool { return systems[name] != nil || name == javaSystem }
+
+// supports reports whether system can run case c: ProducerPerformance only
+// sends one message a call, asynchronously.
+func supports(system string, c benchCase) bool {
+	return system != javaSystem || c.kind == kindOne
+}
 
 // parseSystems reads a comma-separated list of system names.
 func parseSystems(s string) ([]string, error) {
@@ -79,13 +90,13 @@ func parseSystems(s string) ([]string, error) {
 		if name == "" {
 			continue
 		}
-		if systems[name] == nil {
-			known := make([]string, 0, len(systems))
+		if !known(name) {
+			names := []string{javaSystem}
 			for k := range systems {
-				known = append(known, k)
+				names = append(names, k)
 			}
-			sort.Strings(known)
-			return nil, fmt.Errorf("unknown system %q (want %s)", name, strings.Join(known, ", "))
+			sort.Strings(names)
+			return nil, fmt.Errorf("unknown system %q (want %s)", name, strings.Join(names, ", "))
 		}
 		if !seen[name] {
 			seen[name] = true
