@@ -191,10 +191,12 @@ func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp 
 		return kerr.UnknownLeaderEpoch.Code
 	}
 	start, next := p.log.StartOffset(), p.log.NextOffset()
-	fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = next, next, start
 	if rp.FetchOffset < start || rp.FetchOffset > next {
+		// As Kafka: an error partition reports no offsets.
+		fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = -1, -1, -1
 		return kerr.OffsetOutOfRange.Code
 	}
+	fp.HighWatermark, fp.LastStableOffset, fp.LogStartOffset = next, next, start
 	*watches = append(*watches, fetchWatch{p: p, seenNext: next, seenEpoch: epoch})
 	if rp.FetchOffset == next {
 		return 0

@@ -101,6 +101,9 @@ func (c *conn) producePartition(req *kmsg.ProduceRequest, t *topic, name string,
 		return fail(kerr.CorruptMessage, err.Error())
 	}
 	ev.Records, ev.ProducerID, ev.BaseSequence = int(h.NumRecords), h.ProducerID, h.BaseSequence
+	if limit := c.b.cluster.cfg.MaxMessageBytes; limit > 0 && len(rp.Records) > int(limit) {
+		return fail(kerr.MessageTooLarge, fmt.Sprintf("the batch of %d bytes is above the broker's limit of %d", len(rp.Records), limit))
+	}
 	switch {
 	case h.Size() != len(rp.Records):
 		return fail(kerr.InvalidRecord, "produce requests must hold exactly one record batch per partition")
@@ -116,9 +119,12 @@ func (c *conn) producePartition(req *kmsg.ProduceRequest, t *topic, name string,
 		c.b.log.Error("storing a batch", "topic", t.name, "partition", rp.Partition, "err", res.err)
 	}
 	sp.ErrorCode, ev.ErrorCode = res.code, res.code
+	if res.code == 0 || res.code == kerr.OutOfOrderSequenceNumber.Code {
+		// Kafka reports the log start with a sequence gap too.
+		sp.LogStartOffset = p.log.StartOffset()
+	}
 	if res.code == 0 {
 		sp.BaseOffset, ev.BaseOffset, ev.Duplicate = res.base, res.base, res.duplicate
-		sp.LogStartOffset = p.log.StartOffset()
 	}
 	return sp, ev
 }

@@ -157,7 +157,7 @@ func sendExpectClose(addr string, b []byte, halfClose bool) error {
 // Frames above the read chunk size are read as their bytes arrive: a large
 // produce works, and a large frame that never arrives costs little.
 func TestLargeFrames(t *testing.T) {
-	b := startBroker(t, Config{})
+	b := startBroker(t, Config{MaxMessageBytes: -1}) // frames, not batch limits, are under test
 	createTopic(t, b, "large", 1)
 	rc := dialRaw(t, b.Addr())
 	var bd kbatch.Builder

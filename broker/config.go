@@ -29,6 +29,10 @@ const (
 	// DefaultMaxPartitionsTotal is the default of
 	// ClusterConfig.MaxPartitionsTotal: partitions of all topics together.
 	DefaultMaxPartitionsTotal = 10000
+	// DefaultMaxMessageBytes is the default of ClusterConfig.MaxMessageBytes:
+	// Kafka's message.max.bytes, the largest record batch a produce may
+	// carry for one partition.
+	DefaultMaxMessageBytes = 1048588
 	// DefaultRequestReadTimeout bounds the time a request frame takes to
 	// arrive once its first byte has.
 	DefaultRequestReadTimeout = 30 * time.Second
@@ -129,6 +133,9 @@ type Config struct {
 	// a broker-owned cluster (see ClusterConfig).
 	MaxPartitionsPerTopic int32
 	MaxPartitionsTotal    int
+	// MaxMessageBytes is ClusterConfig.MaxMessageBytes for a broker-owned
+	// cluster.
+	MaxMessageBytes int32
 }
 
 // Validate reports the first invalid field, naming it. It does not modify c.
@@ -165,6 +172,8 @@ func (c Config) Validate() error {
 			return configError("MaxPartitionsPerTopic", "must be 0 when Cluster is set (set it in the ClusterConfig)")
 		case c.MaxPartitionsTotal != 0:
 			return configError("MaxPartitionsTotal", "must be 0 when Cluster is set (set it in the ClusterConfig)")
+		case c.MaxMessageBytes != 0:
+			return configError("MaxMessageBytes", "must be 0 when Cluster is set (set it in the ClusterConfig)")
 		}
 		return nil
 	}
@@ -178,6 +187,7 @@ func (c Config) clusterConfig() ClusterConfig {
 		DefaultPartitions:       c.DefaultPartitions,
 		MaxPartitionsPerTopic:   c.MaxPartitionsPerTopic,
 		MaxPartitionsTotal:      c.MaxPartitionsTotal,
+		MaxMessageBytes:         c.MaxMessageBytes,
 		Logger:                  c.Logger,
 	}
 }
@@ -233,6 +243,11 @@ type ClusterConfig struct {
 	// and so is a Metadata request whose topic auto-creation it stops.
 	// Default DefaultMaxPartitionsTotal (10 000); negative: no bound.
 	MaxPartitionsTotal int
+	// MaxMessageBytes is the largest record batch a produce request may
+	// carry for one partition; a larger one is answered MESSAGE_TOO_LARGE,
+	// as Kafka does. Default DefaultMaxMessageBytes (1 048 588, Kafka's
+	// message.max.bytes); negative: no bound (MaxRequestSize still applies).
+	MaxMessageBytes int32
 	// Logger receives storage errors. Default slog.Default().
 	Logger *slog.Logger
 	// OnProduce, when set, is called once for every partition of every
@@ -270,6 +285,9 @@ func (c ClusterConfig) withDefaults() ClusterConfig {
 	}
 	if c.MaxPartitionsTotal == 0 {
 		c.MaxPartitionsTotal = DefaultMaxPartitionsTotal
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

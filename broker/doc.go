@@ -91,4 +91,24 @@
 // producer the partition has not seen may start at any sequence. The state
 // lives in the Cluster, so it outlives a Broker's restart, and a Cluster
 // rebuilds it from the stored batch headers when it opens existing storage.
+//
+// # Differences from Apache Kafka
+//
+// interop/kafka's TestDifferentialAgainstKafka sends the same requests, at
+// the same versions, to this broker and to Apache Kafka and compares the
+// answers field by field (node ids, addresses, cluster and topic ids,
+// throttling, error messages, epochs and broker timestamps aside). What
+// differs on purpose:
+//
+//   - A topic auto-created by Metadata is created before the answer, which
+//     shows it with its partitions; Kafka creates it asynchronously and
+//     answers the first request with an error (UNKNOWN_TOPIC_OR_PARTITION
+//     in KRaft), which clients retry.
+//   - ApiVersions lists far fewer APIs (no transactions, ACLs, quotas,
+//     share groups, KRaft or replication APIs) and lower maximum versions
+//     of some; clients negotiate down, and the test logs the list.
+//
+// Produce batches above MaxMessageBytes (Kafka's message.max.bytes,
+// 1 048 588 by default) are refused MESSAGE_TOO_LARGE, and a fetch out of
+// range reports no offsets, as Kafka does; the test found both.
 package broker

@@ -355,7 +355,7 @@ func TestHostileSlowloris(t *testing.T) {
 // A client that sends requests and never reads the answers does not hold its
 // connection forever: a write blocked for IdleTimeout closes it.
 func TestHostileNonReader(t *testing.T) {
-	b := startBroker(t, Config{IdleTimeout: 300 * time.Millisecond})
+	b := startBroker(t, Config{IdleTimeout: 300 * time.Millisecond, MaxMessageBytes: -1})
 	createTopic(t, b, "big", 1)
 	big := buildBatchValue(t, make([]byte, 1<<20))
 	rc := dialRaw(t, b.Addr())
