@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -194,5 +195,62 @@ func TestMockDowntimeRefreshesMetadata(t *testing.T) {
 	}
 	if got := arrived(c, "fo")[0]; !slices.Equal(got, []string{"before", "after"}) {
 		t.Fatalf("stored %v", got)
+	}
+}
+
+// Cold start: no broker answers when a topic is first used, and one comes
+// up a second later. ProduceSync with a 10 s context waits for the
+// metadata, as kgo does, instead of failing at once with ErrNoBrokers.
+func TestMockColdStartWaitsForMetadata(t *testing.T) {
+	c := newMock(t, mockbroker.Topic("cold", 1))
+	id := c.BrokerIDs()[0]
+	if err := c.Stop(id); err != nil {
+		t.Fatal(err)
+	}
+	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs()}))
+	go func() {
+		time.Sleep(time.Second)
+		if err := c.Start(id); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
+	defer cancel()
+	if _, err := p.ProduceSync(ctx, "cold", Message{Value: []byte("early")}); err != nil {
+		t.Fatalf("ProduceSync while the broker comes up: %v", err)
+	}
+}
+
+// Every broker paused (accepting, never answering): calls for a topic
+// whose metadata never came wait at most the delivery timeout, counted
+// from the topic's first use, and then fail at once with an error that
+// says why (ErrDeliveryTimeout, and ErrNoBrokers from the last attempt);
+// 2 000 ProduceAsync calls with context.Background() do not add up their
+// waits.
+func TestMockPausedClusterBoundsColdCalls(t *testing.T) {
+	c := newMock(t, mockbroker.Brokers(2), mockbroker.Topic("paused", 2))
+	for _, id := range c.BrokerIDs() {
+		if err := c.Pause(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, id := range c.BrokerIDs() {
+			_ = c.Resume(id)
+		}
+	})
+	const timeout = 2 * time.Second
+	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs(), DeliveryTimeout: timeout, RequestTimeout: time.Second}))
+	start := time.Now()
+	for i := range 2000 {
+		err := p.ProduceAsync(context.Background(), "paused", Message{Value: []byte("x")})
+		if !errors.Is(err, ErrDeliveryTimeout) {
+			t.Fatalf("call %d: %v, want ErrDeliveryTimeout", i, err)
+		}
+	}
+	// The bound the calls were given, not a performance figure: the first
+	// waits the delivery timeout, the others not at all.
+	if d := time.Since(start); d > timeout+5*time.Second {
+		t.Fatalf("2000 calls took %v with a delivery timeout of %v", d, timeout)
 	}
 }

@@ -36,6 +36,9 @@ type topicState struct {
 	unknownSeen int
 	gone        atomic.Bool
 
+	created time.Time              // first use
+	lastErr atomic.Pointer[error] // why its first metadata failed, if it did
+
 	// recs recycles the slabs batches keep their messages in, so that a
 	// batch does not regrow (and re-zero) its slice from nothing. A small
 	// free list rather than a sync.Pool, which every GC empties.
@@ -98,6 +101,16 @@ const unknownTopicAnswers = 3
 // goneErr is what the messages of a deleted topic fail with.
 func (t *topicState) goneErr() error {
 	return fmt.Errorf("%w: %q no longer exists", ErrUnknownTopic, t.name)
+}
+
+// waitErr is the error of a call that stopped waiting for the topic's
+// first metadata because of why: that, and the last failure to get the
+// metadata (ErrNoBrokers wrapping each broker's error), if there was one.
+func (t *topicState) waitErr(why error) error {
+	if last := t.lastErr.Load(); last != nil {
+		return fmt.Errorf("%w: waiting for the metadata of %q: %w", why, t.name, *last)
+	}
+	return fmt.Errorf("%w: waiting for the metadata of %q", why, t.name)
 }
 
 func (t *topicState) signalWorkers() {
@@ -322,12 +335,18 @@ func (p *Producer) refresh(ctx context.Context) (again bool, err error) {
 	return p.apply(resp), nil
 }
 
-// failPendingTopics fails the first use of topics whose metadata never
-// arrived, once the first attempt to get it failed: produce calls waiting
-// for it get ErrNoBrokers rather than waiting blind.
+// failPendingTopics records why the metadata of topics not yet in use
+// could not be had, for the calls waiting for it (see Producer.topic). A
+// refused certificate or credentials fails them at once: retrying would
+// only be refused again. Any other failure (no broker answers yet) leaves
+// them waiting while the metadata loop tries again.
 func (p *Producer) failPendingTopics(err error) {
 	for _, t := range p.topicList() {
-		if t.parts.Load() == nil {
+		if t.parts.Load() != nil {
+			continue
+		}
+		t.lastErr.Store(&err)
+		if securityErr(err) {
 			t.setReady(err)
 		}
 	}

@@ -201,7 +201,7 @@ func (p *Producer) topicState(name string) *topicState {
 		return t
 	}
 	set := p.cfg.topic(name)
-	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4)}
+	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4), created: time.Now()}
 	m := make(map[string]*topicState, len(old)+1)
 	for k, v := range old {
 		m[k] = v
@@ -213,7 +213,11 @@ func (p *Producer) topicState(name string) *topicState {
 }
 
 // topic returns a topic ready for producing, waiting for its first
-// metadata up to ctx.
+// metadata up to ctx and, counted from the topic's first use, the delivery
+// timeout: a topic first used while no broker answers waits like any
+// buffered message (the metadata loop keeps asking, with backoff), and
+// once the delivery timeout has passed calls fail at once with the last
+// error until metadata arrives.
 func (p *Producer) topic(ctx context.Context, name string) (*topicState, error) {
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty topic name", ErrUnknownTopic)
@@ -222,10 +226,18 @@ func (p *Producer) topic(ctx context.Context, name string) (*topicState, error) 
 	select {
 	case <-t.ready:
 	default:
+		var expired <-chan time.Time
+		if d := p.cfg.DeliveryTimeout; d > 0 {
+			timer := time.NewTimer(time.Until(t.created.Add(d)))
+			defer timer.Stop()
+			expired = timer.C
+		}
 		select {
 		case <-t.ready:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, t.waitErr(ctx.Err())
+		case <-expired:
+			return nil, t.waitErr(ErrDeliveryTimeout)
 		case <-p.closingCh:
 			return nil, ErrClosed
 		}
