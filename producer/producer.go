@@ -63,6 +63,8 @@ type Producer struct {
 	leftovers  map[string][]buffer.Ref
 	spillFiles *seglog.FileCache
 
+	stats *stats // distributions for Stats
+
 	pidMu   sync.Mutex
 	pid     int64
 	epoch   int16
@@ -92,6 +94,7 @@ func New(cfg Config) (*Producer, error) {
 		budFreed:  make(chan struct{}),
 		pid:       -1,
 		epoch:     -1,
+		stats:     newStats(),
 	}
 	if err := p.sconf.Validate(); err != nil {
 		cancel()
