@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -27,6 +28,11 @@ type Message struct {
 	// of the partition's messages, so it must be fast and must not call back
 	// into the producer synchronously.
 	OnDelivery func(Result)
+	// Context, if set, goes with the message to the producer's hooks
+	// (Config.Hooks), from OnProduce to OnDelivered: a tracing hook starts
+	// its span as a child of it and keeps the span in it. It is not sent,
+	// and without hooks the producer does not look at it.
+	Context context.Context
 }
 
 // size is what the message counts for against byte limits: its encoded

@@ -63,7 +63,8 @@ type Producer struct {
 	leftovers  map[string][]buffer.Ref
 	spillFiles *seglog.FileCache
 
-	stats *stats // distributions for Stats
+	stats *stats   // distributions for Stats
+	hooks *hookSet // nil without Config.Hooks
 
 	pidMu   sync.Mutex
 	pid     int64
@@ -95,6 +96,7 @@ func New(cfg Config) (*Producer, error) {
 		pid:       -1,
 		epoch:     -1,
 		stats:     newStats(),
+		hooks:     newHookSet(cfg.Hooks),
 	}
 	if err := p.sconf.Validate(); err != nil {
 		cancel()
@@ -275,9 +277,10 @@ func (p *Producer) ProduceAsyncBatched(ctx context.Context, topic string, msgs .
 	return err
 }
 
-// produce is the path every mode shares. Either every message of the call
-// is accepted, or none is and the error says why.
-func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
+// accept is the path every mode shares (through produce, which adds the
+// hooks). Either every message of the call is accepted, or none is and the
+// error says why.
+func (p *Producer) accept(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}

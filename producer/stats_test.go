@@ -105,18 +105,7 @@ func TestStatsCountsDowntime(t *testing.T) {
 	c := newMock(t, mockbroker.Topic("d", 1))
 	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs(), DeliveryTimeout: 300 * time.Millisecond}))
 	ctx := testCtx(t)
-	if _, err := p.ProduceSync(ctx, "d", msg("", "before")); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Stop(1); err != nil {
-		t.Fatal(err)
-	}
-	// The first message after the stop takes the worker down; those after
-	// it go to the downtime buffer.
-	if err := p.ProduceAsync(ctx, "d", msg("", "first")); err != nil {
-		t.Fatal(err)
-	}
-	waitDowntime(t, p)
+	takeDown(t, c, p, "d")
 	for i := range 5 {
 		if err := p.ProduceAsync(ctx, "d", msg("", fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
@@ -137,9 +126,22 @@ func TestStatsCountsDowntime(t *testing.T) {
 	}
 }
 
-// waitDowntime waits until p's only worker is in downtime.
-func waitDowntime(t *testing.T, p *Producer) {
+// takeDown produces one message to topic (on partition 0, led by broker
+// 1) while its leader is up, stops the leader, produces "first", which
+// takes the only worker down, and waits until it is: what is produced next
+// goes to the downtime buffer.
+func takeDown(t *testing.T, c *mockbroker.Cluster, p *Producer, topic string) {
 	t.Helper()
+	ctx := testCtx(t)
+	if _, err := p.ProduceSync(ctx, topic, msg("", "up")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceAsync(ctx, topic, msg("", "first")); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for p.Stats().Workers[StateDowntime] != 1 {
 		if time.Now().After(deadline) {
