@@ -97,12 +97,19 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 	if p.hooks == nil || len(msgs) == 0 {
 		return p.accept(ctx, topic, msgs, flush, wt, info)
 	}
+	return p.produceHooked(ctx, topic, msgs, flush, wt, info)
+}
+
+// produceHooked is produce with hooks. The caller's msgs never reach a
+// hook, only their copy: so the caller's slice (a variadic call's, often
+// on its stack) does not escape.
+func (p *Producer) produceHooked(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
+	given := msgs
 	if len(p.hooks.produce) > 0 {
 		own := make([]Message, len(msgs))
 		copy(own, msgs)
-		msgs = own
-		for i := range msgs {
-			m := &msgs[i]
+		for i := range own {
+			m := &own[i]
 			// An append makes the copy's headers its own; the caller's
 			// array, which may have room, is never written.
 			m.Headers = m.Headers[:len(m.Headers):len(m.Headers)]
@@ -114,15 +121,16 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 				h.OnProduce(mctx, topic, m)
 			}
 		}
+		given = own
 	}
-	out, err := p.accept(ctx, topic, msgs, flush, wt, info)
+	out, err := p.accept(ctx, topic, given, flush, wt, info)
 	if err != nil {
 		accepted := 0
 		if pe, ok := errors.AsType[*PartialError](err); ok {
 			accepted = pe.Accepted
 		}
-		for i := accepted; i < len(msgs); i++ {
-			p.hooks.delivered(msgs[i], Result{Topic: topic, Partition: -1, Offset: -1, Err: err})
+		for i := accepted; i < len(given); i++ {
+			p.hooks.delivered(given[i], Result{Topic: topic, Partition: -1, Offset: -1, Err: err})
 		}
 	}
 	return out, err
