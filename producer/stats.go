@@ -54,7 +54,7 @@ type Stats struct {
 	// Workers counts the partition workers in each state, such as
 	// Workers[StateDowntime].
 	Workers [StateClosed + 1]int
-	// Brokers are the brokers the producer has connected to or tried to,
+	// Brokers are the cluster's brokers as the last metadata named them,
 	// by id, with the state of each one's circuit breaker.
 	Brokers []BrokerStats
 	// Connections is the number of open broker connections.
