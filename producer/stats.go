@@ -349,24 +349,25 @@ func newStats() *stats {
 }
 
 // workerCounters are one worker's message counters: the producers calling
-// add write produced, the worker's goroutine the rest; Stats sums them by
-// topic. Workers are never removed, so the sums never go down.
+// add write produced, under the worker's mu which they hold anyway (no
+// atomic on the produce path); the worker's goroutine the rest. Stats sums
+// them by topic. Workers are never removed, so the sums never go down.
 type workerCounters struct {
-	produced, producedBytes atomic.Uint64
+	produced, producedBytes uint64 // under worker.mu
 	acked, ackedBytes       atomic.Uint64
 	failed                  [numErrorClasses]atomic.Uint64
 	batches, retries        atomic.Uint64
 }
 
-func (c *workerCounters) load() Counters {
-	s := Counters{
-		Produced:          c.produced.Load(),
-		ProducedBytes:     c.producedBytes.Load(),
-		Acknowledged:      c.acked.Load(),
-		AcknowledgedBytes: c.ackedBytes.Load(),
-		Batches:           c.batches.Load(),
-		Retries:           c.retries.Load(),
-	}
+func (w *worker) counters() Counters {
+	c := &w.ctr
+	w.mu.Lock()
+	s := Counters{Produced: c.produced, ProducedBytes: c.producedBytes}
+	w.mu.Unlock()
+	s.Acknowledged = c.acked.Load()
+	s.AcknowledgedBytes = c.ackedBytes.Load()
+	s.Batches = c.batches.Load()
+	s.Retries = c.retries.Load()
 	for i := range c.failed {
 		s.Failed[i] = c.failed[i].Load()
 	}
@@ -374,10 +375,10 @@ func (c *workerCounters) load() Counters {
 }
 
 // countAccepted counts messages of bytes encoded bytes a produce call
-// handed to w.
+// handed to w. Called with w.mu held.
 func (w *worker) countAccepted(n, bytes int) {
-	w.ctr.produced.Add(uint64(n))
-	w.ctr.producedBytes.Add(uint64(bytes))
+	w.ctr.produced += uint64(n)
+	w.ctr.producedBytes += uint64(bytes)
 }
 
 // countSent counts b being sent: a new batch, or a resend.
@@ -425,7 +426,7 @@ func (p *Producer) Stats() Stats {
 	}
 	p.forEachWorker(func(w *worker) {
 		c := s.Topics[w.t.name]
-		c.add(w.ctr.load())
+		c.add(w.counters())
 		s.Topics[w.t.name] = c
 		if st := State(w.st.Load()); st >= 0 && st <= StateClosed {
 			s.Workers[st]++
