@@ -10,30 +10,31 @@ import (
 )
 
 type ctxKey struct{}
+type callKey struct{}
 
-// recordingHook adds a header naming the message and a Context value, and
-// records each delivery.
+// recordingHook adds a header naming the message and a context value, and
+// records each delivery and the context values it came with.
 type recordingHook struct {
 	mu        sync.Mutex
 	produced  int
 	delivered map[string][]Result // by the header's value
-	fromCtx   map[string]string   // the Context value OnDelivered saw
+	fromCtx   map[string]string   // the context values OnDelivered saw
 }
 
 func newRecordingHook() *recordingHook {
 	return &recordingHook{delivered: map[string][]Result{}, fromCtx: map[string]string{}}
 }
 
-func (h *recordingHook) OnProduce(ctx context.Context, topic string, m *Message) {
+func (h *recordingHook) OnProduce(ctx context.Context, topic string, m *Message) context.Context {
 	h.mu.Lock()
 	h.produced++
 	h.mu.Unlock()
 	name := string(m.Value)
 	m.Headers = append(m.Headers, Header{Key: "hooked", Value: []byte(name)})
-	m.Context = context.WithValue(ctx, ctxKey{}, "ctx:"+name)
+	return context.WithValue(ctx, ctxKey{}, "ctx:"+name)
 }
 
-func (h *recordingHook) OnDelivered(m Message, r Result) {
+func (h *recordingHook) OnDelivered(ctx context.Context, m Message, r Result) {
 	var name string
 	for _, hd := range m.Headers {
 		if hd.Key == "hooked" {
@@ -43,9 +44,9 @@ func (h *recordingHook) OnDelivered(m Message, r Result) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.delivered[name] = append(h.delivered[name], r)
-	if m.Context != nil {
-		h.fromCtx[name], _ = m.Context.Value(ctxKey{}).(string)
-	}
+	own, _ := ctx.Value(ctxKey{}).(string)
+	call, _ := ctx.Value(callKey{}).(string)
+	h.fromCtx[name] = own + call
 }
 
 func (h *recordingHook) results(name string) []Result {
@@ -61,7 +62,7 @@ func TestHooksSeeEachMessageOnce(t *testing.T) {
 	c := newMock(t, mockbroker.Topic("h", 1))
 	h := newRecordingHook()
 	p := newProducer(t, Config{Brokers: c.Addrs(), MaxBytes: 1000, Hooks: []Hook{h}})
-	ctx := testCtx(t)
+	ctx := context.WithValue(testCtx(t), callKey{}, "+call")
 
 	shared := make([]Header, 1, 4) // room to append into: the hook must not
 	shared[0] = Header{Key: "app", Value: []byte("x")}
@@ -70,7 +71,7 @@ func TestHooksSeeEachMessageOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs[0].Headers) != 1 || msgs[0].Context != nil || len(shared[:2][1].Key) != 0 {
+	if len(msgs[0].Headers) != 1 || len(shared[:2][1].Key) != 0 {
 		t.Fatalf("the caller's message changed: %+v", msgs[0])
 	}
 	big := Message{Value: make([]byte, 2000)}
@@ -94,8 +95,8 @@ func TestHooksSeeEachMessageOnce(t *testing.T) {
 		if len(got) != 1 || got[0].Err != nil || got[0].Offset != res[i].Offset || got[0].Partition != 0 {
 			t.Errorf("%s delivered %+v, want once at offset %d", name, got, res[i].Offset)
 		}
-		if h.fromCtx[name] != "ctx:"+name {
-			t.Errorf("%s: OnDelivered saw Context value %q", name, h.fromCtx[name])
+		if h.fromCtx[name] != "ctx:"+name+"+call" {
+			t.Errorf("%s: OnDelivered saw context values %q, want the hook's and the call's", name, h.fromCtx[name])
 		}
 	}
 	refused := h.results(string(big.Value))
@@ -107,8 +108,8 @@ func TestHooksSeeEachMessageOnce(t *testing.T) {
 	}
 }
 
-// A message's Context survives the downtime buffer, where the message is
-// packed to bytes: OnDelivered still gets it.
+// A message's hook context survives the downtime buffer, where the message
+// is packed to bytes: OnDelivered still gets it.
 func TestHooksContextSurvivesDowntime(t *testing.T) {
 	c := newMock(t, mockbroker.Topic("h", 1))
 	h := newRecordingHook()
@@ -135,14 +136,14 @@ func TestHooksContextSurvivesDowntime(t *testing.T) {
 			t.Errorf("%s delivered %+v", name, got)
 		}
 		if h.fromCtx[name] != "ctx:"+name {
-			t.Errorf("%s: OnDelivered saw Context value %q", name, h.fromCtx[name])
+			t.Errorf("%s: OnDelivered saw context values %q", name, h.fromCtx[name])
 		}
 	}
 }
 
 type produceOnly struct{}
 
-func (produceOnly) OnProduce(context.Context, string, *Message) {}
+func (produceOnly) OnProduce(ctx context.Context, _ string, _ *Message) context.Context { return ctx }
 
 func TestHooksValidate(t *testing.T) {
 	cfg := Config{Brokers: []string{"127.0.0.1:9092"}}

@@ -28,11 +28,6 @@ type Message struct {
 	// of the partition's messages, so it must be fast and must not call back
 	// into the producer synchronously.
 	OnDelivery func(Result)
-	// Context, if set, goes with the message to the producer's hooks
-	// (Config.Hooks), from OnProduce to OnDelivered: a tracing hook starts
-	// its span as a child of it and keeps the span in it. It is not sent,
-	// and without hooks the producer does not look at it.
-	Context context.Context
 }
 
 // size is what the message counts for against byte limits: its encoded
@@ -63,12 +58,16 @@ type Buffered struct {
 	Len       int
 }
 
-// waiter collects the results of one ProduceSync call.
+// waiter collects the results of one ProduceSync call. With hooks, every
+// produce call has one, for the contexts of its messages (see Hook); it
+// then collects results only for ProduceSync.
 type waiter struct {
 	mu      sync.Mutex
-	results []Result
+	results []Result // nil: not a ProduceSync call
 	left    int
 	done    chan struct{}
+
+	ctxs []context.Context // by message index, the hooks'; nil without hooks
 }
 
 func newWaiter(n int) *waiter {
@@ -76,6 +75,9 @@ func newWaiter(n int) *waiter {
 }
 
 func (w *waiter) complete(i int, r Result) {
+	if w.results == nil {
+		return
+	}
 	w.mu.Lock()
 	w.results[i] = r
 	w.left--

@@ -1,7 +1,6 @@
 package producer
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 type note struct {
 	i          int32 // index in the batch
 	onDelivery func(Result)
-	ctx        context.Context // Message.Context, for hooks
 	w          *waiter
 	idx        int32
 }
@@ -51,8 +49,8 @@ func (w *worker) pack(b *batch) {
 		}
 		w.hdrScratch = hs
 		bd.Add(r.ts, r.msg.Key, r.msg.Value, hs...)
-		if r.msg.OnDelivery != nil || r.w != nil || r.msg.Context != nil {
-			notes = append(notes, note{i: int32(i), onDelivery: r.msg.OnDelivery, ctx: r.msg.Context, w: r.w, idx: r.idx})
+		if r.msg.OnDelivery != nil || r.w != nil {
+			notes = append(notes, note{i: int32(i), onDelivery: r.msg.OnDelivery, w: r.w, idx: r.idx})
 		}
 	}
 	packed, err := bd.AppendBatch(make([]byte, 0, b.bytes+kbatch.HeaderSize))
@@ -114,7 +112,7 @@ func (w *worker) unpack(b *batch) {
 	}
 	for _, n := range b.notes {
 		r := &recs[n.i]
-		r.msg.OnDelivery, r.msg.Context, r.w, r.idx = n.onDelivery, n.ctx, n.w, n.idx
+		r.msg.OnDelivery, r.w, r.idx = n.onDelivery, n.w, n.idx
 	}
 	b.recs = recs
 	b.packed, b.packedN, b.notes = nil, 0, nil
@@ -132,7 +130,7 @@ func (w *worker) unreadable(b *batch, err error) {
 	}
 	for _, n := range b.notes {
 		r := &b.recs[n.i]
-		r.msg.OnDelivery, r.msg.Context, r.w, r.idx = n.onDelivery, n.ctx, n.w, n.idx
+		r.msg.OnDelivery, r.w, r.idx = n.onDelivery, n.w, n.idx
 	}
 	b.notes = nil
 	b.lastErr = err

@@ -808,7 +808,7 @@ func (w *worker) heldBudget(b *batch, n int) int {
 func (w *worker) deliver(r *rec, off int64, err error) {
 	res := Result{Topic: w.t.name, Partition: w.part.id, Offset: off, Err: err}
 	if w.p.hooks != nil {
-		w.p.hooks.delivered(r.msg, res)
+		w.p.hooks.delivered(r.hookCtx(), r.msg, res)
 	}
 	if r.w != nil {
 		r.w.complete(int(r.idx), res)

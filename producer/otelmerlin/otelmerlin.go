@@ -91,16 +91,17 @@ func NewTracer(opts ...Option) *Tracer {
 	return &Tracer{tracer: o.tp.Tracer(ScopeName), prop: o.prop}
 }
 
-// spanKey keeps the message's span in its Context, so that OnDelivered
-// ends only spans OnProduce started (a message found in a spill directory
-// by a new producer has none).
+// spanKey keeps the message's span in the context OnProduce returns, so
+// that OnDelivered ends only spans OnProduce started (a message found in a
+// spill directory by a new producer has none; nor has one whose span
+// another hook's context hides).
 type spanKey struct{}
 
 // OnProduce starts the message's span as a child of ctx (the produce
-// call's context, or the message's own Context), writes its trace context
-// into the message's headers, replacing any it had, and keeps the span in
-// m.Context for OnDelivered.
-func (t *Tracer) OnProduce(ctx context.Context, topic string, m *producer.Message) {
+// call's context), writes its trace context into the message's headers,
+// replacing any it had, and returns a context with the span, which the
+// producer hands to OnDelivered.
+func (t *Tracer) OnProduce(ctx context.Context, topic string, m *producer.Message) context.Context {
 	attrs := []attribute.KeyValue{
 		semconv.MessagingSystemKafka,
 		semconv.MessagingOperationTypeSend,
@@ -116,15 +117,12 @@ func (t *Tracer) OnProduce(ctx context.Context, topic string, m *producer.Messag
 	}
 	ctx, span := t.tracer.Start(ctx, topic+" publish", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
 	t.prop.Inject(ctx, Carrier{M: m})
-	m.Context = context.WithValue(ctx, spanKey{}, span)
+	return context.WithValue(ctx, spanKey{}, span)
 }
 
-// OnDelivered ends the message's span with its outcome.
-func (t *Tracer) OnDelivered(m producer.Message, r producer.Result) {
-	if m.Context == nil {
-		return
-	}
-	span, ok := m.Context.Value(spanKey{}).(trace.Span)
+// OnDelivered ends the message's span, from ctx, with its outcome.
+func (t *Tracer) OnDelivered(ctx context.Context, _ producer.Message, r producer.Result) {
+	span, ok := ctx.Value(spanKey{}).(trace.Span)
 	if !ok {
 		return
 	}
