@@ -39,6 +39,7 @@ type Bus struct {
 	sinks  []*sink
 
 	dropped   atomic.Uint64
+	totals    [kindEnd]kindTotals
 	abandon   atomic.Bool // Close ran out of time: skip what is left
 	running   sync.WaitGroup
 	closeOnce sync.Once
@@ -101,6 +102,7 @@ func (b *Bus) Emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
+	b.count(&e)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {

@@ -284,6 +284,11 @@ type Config struct {
 	// Handlers receive instrumentation events (see package callbacks). A slow
 	// handler never slows the producer: events queue per handler.
 	Handlers []callbacks.Handler
+	// Hooks see every message from its produce call to its outcome, for
+	// tracing (see package otelmerlin) and the like: each implements
+	// ProduceHook, DeliveryHook or both (see Hook). Default none, at no
+	// cost.
+	Hooks []Hook
 	// OnDelivery, if set, is called once for every message that has no
 	// callback of its own, with its outcome. It runs on a worker goroutine of
 	// the message's partition, in order: keep it fast.
@@ -437,6 +442,9 @@ func (c Config) Validate() error {
 	}
 	if c.MetadataRefresh < 100*time.Millisecond {
 		return configErr("MetadataRefresh", "%v is too short (at least 100ms)", c.MetadataRefresh)
+	}
+	if err := validateHooks(c.Hooks); err != nil {
+		return err
 	}
 	for name, t := range c.Topics {
 		field := "Topics[" + name + "]"

@@ -69,4 +69,16 @@
 // handlers in Config.Handlers, each through its own queue, so that a slow
 // handler never slows a worker. callbacks.NewStatsd sends them to statsd as
 // ekaf did.
+//
+// # Statistics and hooks
+//
+// Producer.Stats returns a snapshot of the producer's counters: messages
+// produced, acknowledged and failed (by ErrorClass) per topic, bytes,
+// batches and retries, latency histograms, what is buffered, workers by
+// state, each broker's circuit breaker, the downtime events. Package
+// prommerlin exports them to Prometheus.
+//
+// Config.Hooks see every message from its produce call (ProduceHook, which
+// may add headers) to its outcome (DeliveryHook, called exactly once).
+// Package otelmerlin traces messages with OpenTelemetry through them.
 package producer

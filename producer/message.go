@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -57,12 +58,16 @@ type Buffered struct {
 	Len       int
 }
 
-// waiter collects the results of one ProduceSync call.
+// waiter collects the results of one ProduceSync call. With hooks, every
+// produce call has one, for the contexts of its messages (see Hook); it
+// then collects results only for ProduceSync.
 type waiter struct {
 	mu      sync.Mutex
-	results []Result
+	results []Result // nil: not a ProduceSync call
 	left    int
 	done    chan struct{}
+
+	ctxs []context.Context // by message index, the hooks'; nil without hooks
 }
 
 func newWaiter(n int) *waiter {
@@ -70,6 +75,9 @@ func newWaiter(n int) *waiter {
 }
 
 func (w *waiter) complete(i int, r Result) {
+	if w.results == nil {
+		return
+	}
 	w.mu.Lock()
 	w.results[i] = r
 	w.left--

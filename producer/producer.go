@@ -64,6 +64,9 @@ type Producer struct {
 	leftovers  map[string][]buffer.Ref
 	spillFiles *seglog.FileCache
 
+	stats *stats   // distributions for Stats
+	hooks *hookSet // nil without Config.Hooks
+
 	pidMu   sync.Mutex
 	pid     int64
 	epoch   int16
@@ -93,6 +96,8 @@ func New(cfg Config) (*Producer, error) {
 		budFreed:  make(chan struct{}),
 		pid:       -1,
 		epoch:     -1,
+		stats:     newStats(),
+		hooks:     newHookSet(cfg.Hooks),
 	}
 	p.applySecurity(p.sconf)
 	if err := p.sconf.Validate(); err != nil {
@@ -342,9 +347,10 @@ func (p *Producer) ProduceAsyncBatched(ctx context.Context, topic string, msgs .
 	return err
 }
 
-// produce is the path every mode shares. Either every message of the call
-// is accepted, or none is and the error says why.
-func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
+// accept is the path every mode shares (through produce, which adds the
+// hooks). Either every message of the call is accepted, or none is and the
+// error says why.
+func (p *Producer) accept(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}

@@ -43,6 +43,7 @@ type batch struct {
 	packedN  int
 	notes    []note
 	deadline int64 // of the first message, unix nanoseconds; 0: none
+	first    int64 // when its first message was accepted, unix nanoseconds; 0: unknown
 
 	// Spilled (see Config.SpillDir): the batch is in spill at spillBase
 	// and, while packed is nil too, nowhere in memory. Its bytes no longer
@@ -126,6 +127,7 @@ type worker struct {
 	retryNow atomic.Bool // the leader moved: skip the backoff
 	up       atomic.Bool // leader reachable, for pickers
 	st       atomic.Int32
+	ctr      workerCounters
 }
 
 func newWorker(p *Producer, t *topicState, part *partition, index int) *worker {
@@ -165,6 +167,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 		return 0, ErrClosed
 	}
 	signal := flush
+	bytes := 0
 	for i := range rs {
 		r := &rs[i]
 		if len(w.cur) > 0 && (len(w.cur)+1 > set.maxMessages || w.curBytes+int(r.size) > set.maxBytes) {
@@ -180,7 +183,9 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 		}
 		w.cur = append(w.cur, *r)
 		w.curBytes += int(r.size)
+		bytes += int(r.size)
 	}
+	w.countAccepted(len(rs), bytes)
 	w.queued += len(rs)
 	if flush {
 		w.flushReq = true
@@ -195,7 +200,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 
 func (w *worker) sealLocked() {
 	w.t.recsHint.Store(int32(len(w.cur)))
-	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes, deadline: w.cur[0].deadline})
+	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes, deadline: w.cur[0].deadline, first: w.curFirst})
 	w.cur = nil
 	w.curBytes = 0
 }
@@ -576,6 +581,7 @@ func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *ba
 	b.sentAt = time.Now()
 	b.gen = gen
 	b.conn = conn
+	w.countSent(b)
 	w.emit(callbacks.Event{Kind: callbacks.Flush, Count: len(b.recs), Bytes: b.bytes})
 	o := &w.out
 	o.broker, o.topic, o.partition, o.acks, o.rb = broker, w.t.name, w.part.id, set.acks, rb
@@ -646,6 +652,7 @@ func (w *worker) handleAck(a ack) {
 		if b.numbered && b.pid == w.pid {
 			w.pidSeen = true
 		}
+		w.countAnswered(b)
 		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: len(b.recs), Bytes: b.bytes, Duration: time.Since(b.sentAt)})
 		w.finish(b, block.Offset, nil)
 	case retriableCode(code):
@@ -697,6 +704,7 @@ func (w *worker) splitTooLarge(b *batch) bool {
 		second.seq = addSeq(b.seq, int32(n1))
 	}
 	first.deadline, second.deadline = first.recs[0].deadline, second.recs[0].deadline
+	first.first, second.first = b.first, b.first
 	be := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: kerr.MessageTooLarge.Code}
 	first.lastErr, second.lastErr = be, be
 	w.p.log.Debug("batch too large for the broker: split", "topic", w.t.name, "partition", w.part.id, "messages", len(b.recs))
@@ -805,6 +813,7 @@ func (w *worker) settle(b *batch, base int64, err error) {
 		}
 		w.deliver(&b.recs[i], off, err)
 	}
+	w.countSettled(b, len(b.recs), err)
 	if err != nil {
 		w.emit(callbacks.Event{Kind: callbacks.MessagesFailed, Count: len(b.recs), Err: err})
 	}
@@ -828,6 +837,9 @@ func (w *worker) heldBudget(b *batch, n int) int {
 
 func (w *worker) deliver(r *rec, off int64, err error) {
 	res := Result{Topic: w.t.name, Partition: w.part.id, Offset: off, Err: err}
+	if w.p.hooks != nil {
+		w.p.hooks.delivered(r.hookCtx(), r.msg, res)
+	}
 	if r.w != nil {
 		r.w.complete(int(r.idx), res)
 	}

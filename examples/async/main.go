@@ -7,22 +7,28 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/merlinkafka/merlin/internal/devbroker"
+	"github.com/merlinkafka/merlin/mockbroker"
 	"github.com/merlinkafka/merlin/producer"
 )
 
 func main() {
-	brokers := flag.String("brokers", "", "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else an in-process broker)")
+	brokers := flag.String("brokers", os.Getenv("MERLIN_BROKERS"), "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else brokers in this process)")
 	n := flag.Int("n", 100000, "messages to produce")
 	flag.Parse()
-	addrs, stop, err := devbroker.Start(*brokers, 4)
-	if err != nil {
-		log.Fatal(err)
+	addrs := strings.Split(*brokers, ",")
+	if *brokers == "" { // no Kafka given: brokers in this process, in memory
+		cluster, err := mockbroker.NewCluster(mockbroker.DefaultPartitions(4))
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer cluster.Close()
+		addrs = cluster.Addrs()
 	}
-	defer stop()
 
 	var acked, failed atomic.Int64
 	p, err := producer.New(producer.Config{

@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"os"
+	"strings"
 	"time"
 
-	"github.com/merlinkafka/merlin/internal/devbroker"
+	"github.com/merlinkafka/merlin/mockbroker"
 	"github.com/merlinkafka/merlin/picker"
 	"github.com/merlinkafka/merlin/producer"
 )
@@ -29,13 +31,17 @@ func byRegion(topic string, key []byte, n int32) int32 {
 }
 
 func main() {
-	brokers := flag.String("brokers", "", "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else an in-process broker)")
+	brokers := flag.String("brokers", os.Getenv("MERLIN_BROKERS"), "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else brokers in this process)")
 	flag.Parse()
-	addrs, stop, err := devbroker.Start(*brokers, 4)
-	if err != nil {
-		log.Fatal(err)
+	addrs := strings.Split(*brokers, ",")
+	if *brokers == "" { // no Kafka given: brokers in this process, in memory
+		cluster, err := mockbroker.NewCluster(mockbroker.DefaultPartitions(4))
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer cluster.Close()
+		addrs = cluster.Addrs()
 	}
-	defer stop()
 	p, err := producer.New(producer.Config{
 		Brokers: addrs,
 		// Only this topic uses the custom picker; others keep the default.

@@ -19,19 +19,23 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/callbacks"
-	"github.com/merlinkafka/merlin/internal/devbroker"
+	"github.com/merlinkafka/merlin/mockbroker"
 	"github.com/merlinkafka/merlin/producer"
 )
 
 func main() {
-	brokers := flag.String("brokers", "", "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else an in-process broker)")
+	brokers := flag.String("brokers", os.Getenv("MERLIN_BROKERS"), "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else brokers in this process)")
 	addr := flag.String("statsd", "", "statsd server, host:port (default: a local listener that prints what it gets)")
 	flag.Parse()
-	addrs, stop, err := devbroker.Start(*brokers, 2)
-	if err != nil {
-		log.Fatal(err)
+	addrs := strings.Split(*brokers, ",")
+	if *brokers == "" { // no Kafka given: brokers in this process, in memory
+		cluster, err := mockbroker.NewCluster(mockbroker.DefaultPartitions(2))
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer cluster.Close()
+		addrs = cluster.Addrs()
 	}
-	defer stop()
 
 	if *addr == "" {
 		ln, err := net.ListenPacket("udp", "127.0.0.1:0")
