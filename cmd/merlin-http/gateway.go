@@ -51,6 +51,28 @@ type gateway struct {
 	timeout time.Duration
 	log     *slog.Logger
 	closing atomic.Bool
+
+	// The last readiness check (a Ping of the cluster), reused for a
+	// second so that probes do not turn into a metadata request each.
+	pingMu  sync.Mutex
+	pingAt  time.Time
+	pingErr error
+}
+
+// pingEvery is how long a readiness check's outcome is reused.
+const pingEvery = time.Second
+
+// ready pings the cluster, at most once a second.
+func (g *gateway) ready(ctx context.Context) error {
+	g.pingMu.Lock()
+	defer g.pingMu.Unlock()
+	if !g.pingAt.IsZero() && time.Since(g.pingAt) < pingEvery {
+		return g.pingErr
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(g.timeout, 5*time.Second))
+	defer cancel()
+	g.pingErr, g.pingAt = g.p.Ping(ctx), time.Now()
+	return g.pingErr
 }
 
 func newGateway(p *producer.Producer, stats *deliveryStats, maxBody int64, timeout time.Duration, log *slog.Logger) *gateway {
@@ -78,13 +100,15 @@ func (g *gateway) handler() http.Handler {
 	}
 	mux.HandleFunc("GET /healthz", g.healthz)
 	mux.Handle("/healthz", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("GET /livez", g.livez)
+	mux.Handle("/livez", methodNotAllowed("GET, HEAD"))
 	for _, pat := range []string{"/metadata/{topic}", "/metadata/{topic}/{$}"} {
 		mux.HandleFunc("GET "+pat, g.metadata)
 		mux.Handle(pat, methodNotAllowed("GET, HEAD"))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no route for "+r.URL.Path+
-			": POST /sync/{topic}, /async/{topic}, /batch/sync/{topic}, /batch/async/{topic}; GET /healthz, /metadata/{topic}")
+			": POST /sync/{topic}, /async/{topic}, /batch/sync/{topic}, /batch/async/{topic}; GET /healthz, /livez, /metadata/{topic}")
 	})
 	return mux
 }
@@ -488,10 +512,17 @@ func parseJSONMessages(body []byte) ([]producer.Message, error) {
 	return out, nil
 }
 
+// healthz is the readiness check: 200 while a broker answers (with TLS and
+// SASL as configured), 503 while none does or the gateway shuts down.
 func (g *gateway) healthz(w http.ResponseWriter, r *http.Request) {
 	if g.closing.Load() {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if err := g.ready(r.Context()); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 		return
 	}
 	msgs, bytes := g.p.BufferedMessages()
@@ -503,6 +534,12 @@ func (g *gateway) healthz(w http.ResponseWriter, r *http.Request) {
 		Delivered:        g.stats.delivered.Load(),
 		Failed:           g.stats.failed.Load(),
 	})
+}
+
+// livez is the liveness check: 200 while the process serves HTTP, whatever
+// the brokers do (restarting the gateway would not bring them back).
+func (g *gateway) livez(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]int{"ok": 1})
 }
 
 func (g *gateway) metadata(w http.ResponseWriter, r *http.Request) {

@@ -205,6 +205,25 @@ func TestBatchSync(t *testing.T) {
 	}
 }
 
+// Readiness follows the cluster: 503 while no broker answers (it used to
+// answer 200 with every broker down), 200 again once one does; liveness
+// stays 200 throughout.
+func TestHealthzNotReadyWithoutBrokers(t *testing.T) {
+	c := newKfake(t, "t")
+	gw := newTestGateway(t, producer.Config{Brokers: c.ListenAddrs()}, gwOpts{})
+	do(t, http.MethodGet, gw.URL+"/healthz", "", nil).expect(t, http.StatusOK)
+	c.Close()
+	time.Sleep(pingEvery + 100*time.Millisecond) // past the cached answer
+	r := do(t, http.MethodGet, gw.URL+"/healthz", "", nil).expect(t, http.StatusServiceUnavailable, "not ready")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	r = do(t, http.MethodGet, gw.URL+"/livez", "", nil).expect(t, http.StatusOK)
+	if num(r.body["ok"]) != 1 {
+		t.Fatalf("livez %s", r.raw)
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	c := newKfake(t, "t")
 	gw := newTestGateway(t, producer.Config{Brokers: c.ListenAddrs()}, gwOpts{})
@@ -394,7 +413,9 @@ func TestNoBrokers(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	gw := newTestGateway(t, producer.Config{Brokers: []string{addr}}, gwOpts{closeTimeout: time.Second})
+	// A call waits for a topic's first metadata within its bounds (the
+	// request timeout here), then says why it could not have it.
+	gw := newTestGateway(t, producer.Config{Brokers: []string{addr}}, gwOpts{closeTimeout: time.Second, timeout: 500 * time.Millisecond})
 	for _, route := range []string{"/sync/t", "/async/t", "/batch/sync/t", "/batch/async/t"} {
 		r := post(t, gw.URL+route, "", "x").expect(t, http.StatusServiceUnavailable, "no broker")
 		if r.header.Get("Retry-After") == "" {
