@@ -137,6 +137,8 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.Version = v
 		reqs = append(reqs, req)
+	default:
+		reqs = moreSampleRequests(key, v, tags)
 	}
 	return reqs
 }
