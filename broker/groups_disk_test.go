@@ -1,0 +1,110 @@
+package broker
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func dirSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			n += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Committed offsets and group generations survive a restart of disk
+// storage; the groups log is rewritten as it grows, so that many commits
+// of the same partitions leave it small; a deleted group stays deleted;
+// and a rewrite interrupted between its renames is finished on open.
+func TestGroupsDiskRestart(t *testing.T) {
+	old := compactAfter
+	compactAfter = 4 << 10
+	t.Cleanup(func() { compactAfter = old })
+	ctx := testContext(t)
+	dir := t.TempDir()
+
+	b1 := startBroker(t, Config{Storage: openDisk(t, dir, DiskOptions{})})
+	createTopic(t, b1, "t", 3)
+	adm := kadm.NewClient(newClient(t, b1.Addr()))
+	for i := range 300 {
+		commit := kadm.Offsets{}
+		commit.Add(kadm.Offset{Topic: "t", Partition: int32(i % 3), At: int64(i), LeaderEpoch: -1, Metadata: "m"})
+		resp, err := adm.CommitOffsets(ctx, "simple", commit)
+		if err != nil || resp.Error() != nil {
+			t.Fatalf("commit %d: %v %v", i, err, resp.Error())
+		}
+	}
+	doomed := kadm.Offsets{}
+	doomed.Add(kadm.Offset{Topic: "t", Partition: 0, At: 1, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx, "doomed", doomed); err != nil {
+		t.Fatal(err)
+	}
+	m := newRawMember(t, b1, "members")
+	m.join()
+	wantCode(t, "join", m.join().ErrorCode, nil)
+	wantCode(t, "sync", m.sync(map[string]string{m.id: "a"}).ErrorCode, nil)
+	wantCode(t, "member commit", m.commit("t", 2, 42), nil)
+	gen := m.generation
+	if r, err := adm.DeleteGroups(ctx, "doomed"); err != nil || r.Error() != nil {
+		t.Fatalf("delete: %v %v", err, r.Error())
+	}
+	if size := dirSize(t, filepath.Join(dir, groupsDir)); size > 4*compactAfter {
+		t.Fatalf("groups log of %d bytes after 300 commits of 3 partitions", size)
+	}
+	closeBroker(t, b1)
+
+	// A crash between the two renames of a rewrite leaves groups.new alone.
+	if err := os.Rename(filepath.Join(dir, groupsDir), filepath.Join(dir, groupsNewDir)); err != nil {
+		t.Fatal(err)
+	}
+
+	b2 := startBroker(t, Config{Storage: openDisk(t, dir, DiskOptions{})})
+	adm = kadm.NewClient(newClient(t, b2.Addr()))
+	offs, err := adm.FetchOffsets(ctx, "simple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range []int64{297, 298, 299} {
+		if o, ok := offs.Lookup("t", int32(p)); !ok || o.At != want || o.Metadata != "m" {
+			t.Fatalf("partition %d after restart: %+v, want %d", p, o, want)
+		}
+	}
+	offs, err = adm.FetchOffsets(ctx, "members")
+	if o, ok := offs.Lookup("t", 2); err != nil || !ok || o.At != 42 {
+		t.Fatalf("member's commit after restart: %+v %v", o, err)
+	}
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := listed["doomed"]; ok || len(listed) != 2 || listed["members"].ProtocolType != "consumer" || listed["members"].State != "Empty" {
+		t.Fatalf("groups after restart: %+v", listed)
+	}
+	// Members are not persisted: the old member is unknown, and the group
+	// continues at a later generation.
+	wantCode(t, "old member's heartbeat", newRawMemberAs(t, b2, m).heartbeat(), kerr.UnknownMemberID)
+	n := newRawMember(t, b2, "members")
+	n.join()
+	if r := n.join(); r.ErrorCode != 0 || r.Generation <= gen {
+		t.Fatalf("join after restart: %+v, generation before %d", r, gen)
+	}
+}
+
+// newRawMemberAs is m on a connection to b.
+func newRawMemberAs(t *testing.T, b *Broker, m *rawMember) *rawMember {
+	c := *m
+	c.rc = dialRaw(t, b.Addr())
+	return &c
+}
