@@ -29,8 +29,36 @@
 //	ApiVersions     v0-v3   with the v0 downgrade answer of KIP-511
 //	CreateTopics    v0-v7
 //	InitProducerId  v0-v4   idempotent producers (no transactions)
+//	FindCoordinator v0-v6   batched coordinator keys from v4
+//	JoinGroup       v0-v9   MEMBER_ID_REQUIRED (v4+), static members (v5+)
+//	SyncGroup       v0-v5
+//	Heartbeat       v0-v4
+//	LeaveGroup      v0-v5   batched members from v3
+//	OffsetCommit    v0-v9
+//	OffsetFetch     v0-v9   several groups at once from v8
+//	ListGroups      v0-v5   state and type filters
+//	DescribeGroups  v0-v6
+//	DeleteGroups    v0-v2
+//	OffsetDelete    v0
 //
-// There are no consumer groups, transactions, ACLs, SASL or TLS yet.
+// There are no transactions, KIP-848 consumer groups, ACLs, SASL or TLS yet.
+//
+// # Consumer groups
+//
+// The classic group protocol follows Kafka's group coordinator: the states
+// Empty, PreparingRebalance, CompletingRebalance, Stable and Dead; a join
+// phase that ends when every member has joined or the longest rebalance
+// timeout has passed; session timeouts kept by heartbeats, commits, joins
+// and syncs; static membership (KIP-345); the protocol chosen by the
+// members' votes; Kafka's error codes for stale generations and unknown or
+// fenced members. In a multi-node Cluster each group is answered by one
+// node, chosen by hashing the group id over the node ids; the others answer
+// NOT_COORDINATOR. Committed offsets and each group's protocol type and
+// generation are kept on disk storage in an internal log (DIR/groups),
+// rewritten from the current state as it grows and replayed before the
+// cluster serves; members are not kept, so after a restart they rejoin. On
+// memory storage groups live as long as the Cluster. Offsets do not expire
+// (Kafka's offsets.retention.minutes is not applied).
 //
 // Bad input never crashes the broker. Frames longer than
 // Config.MaxRequestSize, negative or truncated lengths, unknown request
