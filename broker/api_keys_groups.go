@@ -13,4 +13,9 @@ const (
 	APIListGroups      APIKey = 16
 	APIDeleteGroups    APIKey = 42
 	APIOffsetDelete    APIKey = 47
+
+	APIDeleteTopics     APIKey = 20
+	APIDescribeConfigs  APIKey = 32
+	APICreatePartitions APIKey = 37
+	APIDescribeCluster  APIKey = 60
 )

@@ -37,6 +37,11 @@ var supportedAPIs = []apiRange{
 	{APIListGroups, 0, 5},
 	{APIDeleteGroups, 0, 2},
 	{APIOffsetDelete, 0, 0},
+	// Admin (api_admin.go).
+	{APIDeleteTopics, 0, 6},
+	{APIDescribeConfigs, 0, 4},
+	{APICreatePartitions, 0, 3},
+	{APIDescribeCluster, 0, 2},
 }
 
 func versionsFor(key APIKey) (apiRange, bool) {
@@ -193,6 +198,14 @@ func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
 		return c.handleDeleteGroups(req), nil
 	case *kmsg.OffsetDeleteRequest:
 		return c.handleOffsetDelete(req), nil
+	case *kmsg.DeleteTopicsRequest:
+		return c.handleDeleteTopics(req), nil
+	case *kmsg.DescribeConfigsRequest:
+		return c.handleDescribeConfigs(req), nil
+	case *kmsg.CreatePartitionsRequest:
+		return c.handleCreatePartitions(req), nil
+	case *kmsg.DescribeClusterRequest:
+		return c.handleDescribeCluster(req), nil
 	}
 	// Unreachable while supportedAPIs and this switch agree.
 	return nil, fmt.Errorf("%w: no handler for %s", errProtocol, h.key)

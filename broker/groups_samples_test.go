@@ -97,6 +97,42 @@ func moreSampleRequests(key APIKey, v int16, tags kmsg.Tags) []kmsg.Request {
 			r.Topics = append(r.Topics, t)
 		}
 		req = r
+	case APIDeleteTopics:
+		r := kmsg.NewPtrDeleteTopicsRequest()
+		r.TopicNames, r.TimeoutMillis, r.UnknownTags = []string{"a", "b"}, 1000, tags
+		for _, name := range []string{"a", "b"} {
+			t := kmsg.NewDeleteTopicsRequestTopic()
+			t.Topic, t.TopicID, t.UnknownTags = s(name), [16]byte{3}, tags
+			r.Topics = append(r.Topics, t)
+		}
+		req = r
+	case APIDescribeConfigs:
+		r := kmsg.NewPtrDescribeConfigsRequest()
+		r.IncludeSynonyms, r.IncludeDocumentation, r.UnknownTags = true, true, tags
+		for _, name := range []string{"a", "0"} {
+			rr := kmsg.NewDescribeConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName, rr.ConfigNames, rr.UnknownTags = kmsg.ConfigResourceTypeTopic, name, []string{"retention.ms", "x"}, tags
+			r.Resources = append(r.Resources, rr)
+		}
+		req = r
+	case APICreatePartitions:
+		r := kmsg.NewPtrCreatePartitionsRequest()
+		r.TimeoutMillis, r.ValidateOnly, r.UnknownTags = 1000, true, tags
+		for _, name := range []string{"a", "b"} {
+			t := kmsg.NewCreatePartitionsRequestTopic()
+			t.Topic, t.Count, t.UnknownTags = name, 4, tags
+			for range 2 {
+				a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+				a.Replicas, a.UnknownTags = []int32{0, 1}, tags
+				t.Assignment = append(t.Assignment, a)
+			}
+			r.Topics = append(r.Topics, t)
+		}
+		req = r
+	case APIDescribeCluster:
+		r := kmsg.NewPtrDescribeClusterRequest()
+		r.IncludeClusterAuthorizedOperations, r.EndpointType, r.IncludeFencedBrokers, r.UnknownTags = true, 1, true, tags
+		req = r
 	default:
 		return nil
 	}

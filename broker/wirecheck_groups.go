@@ -174,6 +174,57 @@ func (w *shapeWalk) moreShapes(key APIKey, v int16) bool {
 			w.str()
 			w.array(func() { w.fixed(4) })
 		})
+	case APIDeleteTopics:
+		w.flex = v >= 4
+		if v <= 5 {
+			w.array(w.str)
+		} else {
+			w.array(func() {
+				w.str()
+				w.fixed(16)
+				w.tags(nil)
+			})
+		}
+		w.fixed(4)
+		w.tags(nil)
+	case APIDescribeConfigs:
+		w.flex = v >= 4
+		w.array(func() {
+			w.fixed(1)
+			w.str()
+			w.array(w.str)
+			w.tags(nil)
+		})
+		if v >= 1 {
+			w.fixed(1)
+		}
+		if v >= 3 {
+			w.fixed(1)
+		}
+		w.tags(nil)
+	case APICreatePartitions:
+		w.flex = v >= 2
+		w.array(func() {
+			w.str()
+			w.fixed(4)
+			w.array(func() {
+				w.array(func() { w.fixed(4) })
+				w.tags(nil)
+			})
+			w.tags(nil)
+		})
+		w.fixed(4 + 1)
+		w.tags(nil)
+	case APIDescribeCluster:
+		w.flex = true
+		w.fixed(1)
+		if v >= 1 {
+			w.fixed(1)
+		}
+		if v >= 2 {
+			w.fixed(1)
+		}
+		w.tags(nil)
 	default:
 		return false
 	}

@@ -1,0 +1,233 @@
+package broker
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// kadm's DeleteTopics removes a topic, its data on disk and the groups'
+// offsets for it; the name is then free for a new, empty topic, which a
+// restart keeps.
+func TestAdminDeleteTopicsThenRecreate(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	b := startBroker(t, Config{Storage: openDisk(t, dir, DiskOptions{})})
+	createTopic(t, b, "doomed", 2)
+	createTopic(t, b, "kept", 1)
+	cl := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceNumbered(t, ctx, cl, "doomed", 0, 20, 2)
+	adm := kadm.NewClient(cl)
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: "doomed", Partition: 0, At: 7, LeaderEpoch: -1})
+	commit.Add(kadm.Offset{Topic: "kept", Partition: 0, At: 0, LeaderEpoch: -1})
+	if r, err := adm.CommitOffsets(ctx, "g", commit); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+
+	resp, err := adm.DeleteTopics(ctx, "doomed", "missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp["doomed"].Err; err != nil {
+		t.Fatalf("delete doomed: %v", err)
+	}
+	if err := resp["missing"].Err; err != kerr.UnknownTopicOrPartition {
+		t.Fatalf("delete missing: %v", err)
+	}
+	for p := range 2 {
+		if _, err := os.Stat(filepath.Join(dir, "topics", "doomed-"+strconv.Itoa(p))); !os.IsNotExist(err) {
+			t.Fatalf("partition %d's directory after delete: %v", p, err)
+		}
+	}
+	md, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.Has("doomed") || !md.Has("kept") {
+		t.Fatalf("topics after delete: %v", md.Names())
+	}
+	offs, err := adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := offs.Lookup("doomed", 0); ok {
+		t.Fatal("the deleted topic's committed offset is still there")
+	}
+	if _, ok := offs.Lookup("kept", 0); !ok {
+		t.Fatal("another topic's committed offset went with the deleted one")
+	}
+
+	if r, err := adm.CreateTopic(ctx, 3, 1, nil, "doomed"); err != nil || r.Err != nil {
+		t.Fatalf("recreate: %v %v", err, r.Err)
+	}
+	for p := range int32(3) {
+		if start, next, err := b.Cluster().Offsets("doomed", p); err != nil || start != 0 || next != 0 {
+			t.Fatalf("recreated partition %d: %d..%d, %v", p, start, next, err)
+		}
+	}
+	// A new client: the first one knows the old topic's partition count.
+	produceNumbered(t, ctx, newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner())), "doomed", 0, 3, 3)
+	closeBroker(t, b)
+
+	b = startBroker(t, Config{Storage: openDisk(t, dir, DiskOptions{})})
+	specs := b.Cluster().Topics()
+	if len(specs) != 2 || specs[0].Name != "doomed" || specs[0].Partitions != 3 {
+		t.Fatalf("topics after restart: %+v", specs)
+	}
+	if _, next, _ := b.Cluster().Offsets("doomed", 0); next != 1 {
+		t.Fatalf("recreated topic after restart: next offset %d, want 1", next)
+	}
+}
+
+// The memory storage forgets a deleted topic's records too.
+func TestAdminDeleteTopicMemory(t *testing.T) {
+	ctx := testContext(t)
+	b := startBroker(t, Config{})
+	createTopic(t, b, "m", 1)
+	cl := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produceNumbered(t, ctx, cl, "m", 0, 5, 1)
+	if err := b.Cluster().DeleteTopic("m"); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, b, "m", 1)
+	if _, next, _ := b.Cluster().Offsets("m", 0); next != 0 {
+		t.Fatalf("recreated topic has next offset %d", next)
+	}
+}
+
+// CreatePartitions grows a topic (kadm), refuses to shrink it, and with
+// ValidateOnly changes nothing; an assignment places the new partitions'
+// leaders.
+func TestAdminCreatePartitions(t *testing.T) {
+	ctx := testContext(t)
+	cl, err := NewCluster(ClusterConfig{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	b0 := startBroker(t, Config{NodeID: 0, Cluster: cl})
+	startBroker(t, Config{NodeID: 1, Cluster: cl})
+	if err := cl.CreateTopic("grow", 2); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(newClient(t, b0.Addr()))
+	r, err := adm.CreatePartitions(ctx, 3, "grow")
+	if err != nil || r["grow"].Err != nil {
+		t.Fatalf("add 3: %v %+v", err, r)
+	}
+	if got := cl.Topics()[0].Partitions; got != 5 {
+		t.Fatalf("%d partitions after adding 3 to 2", got)
+	}
+	if r, err := adm.UpdatePartitions(ctx, 4, "grow"); err != nil || r["grow"].Err != kerr.InvalidPartitions {
+		t.Fatalf("shrink: %v %+v", err, r)
+	}
+	if r, err := adm.ValidateCreatePartitions(ctx, 1, "grow"); err != nil || r["grow"].Err != nil || cl.Topics()[0].Partitions != 5 {
+		t.Fatalf("validate only: %v %+v, %d partitions", err, r, cl.Topics()[0].Partitions)
+	}
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = "grow", 7
+	for _, node := range []int32{1, 1} {
+		a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+		a.Replicas = []int32{node}
+		rt.Assignment = append(rt.Assignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp := dialRaw(t, b0.Addr()).do(req).(*kmsg.CreatePartitionsResponse)
+	if resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("assigned: %+v", resp.Topics[0])
+	}
+	for _, p := range []int32{5, 6} {
+		if l, _ := cl.Leader("grow", p); l != 1 {
+			t.Fatalf("partition %d led by %d, assigned to 1", p, l)
+		}
+	}
+}
+
+// DescribeConfigs reports the limits the disk storage applies, for topics
+// and brokers, and UNKNOWN_TOPIC_OR_PARTITION for a missing topic.
+func TestAdminDescribeConfigs(t *testing.T) {
+	ctx := testContext(t)
+	b := startBroker(t, Config{Storage: openDisk(t, t.TempDir(), DiskOptions{RetentionAge: time.Hour, SegmentBytes: 1 << 20})})
+	createTopic(t, b, "c", 1)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	rcs, err := adm.DescribeTopicConfigs(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On("c", nil)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("describe: %v %v", err, rc.Err)
+	}
+	want := map[string]string{"retention.ms": "3600000", "retention.bytes": "-1", "segment.bytes": "1048576", "segment.ms": "3600000", "cleanup.policy": "delete"}
+	for _, c := range rc.Configs {
+		if w, ok := want[c.Key]; ok {
+			if c.MaybeValue() != w {
+				t.Errorf("%s = %q, want %q", c.Key, c.MaybeValue(), w)
+			}
+			delete(want, c.Key)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("configs not reported: %v", want)
+	}
+	rcs, err = adm.DescribeTopicConfigs(ctx, "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, _ := rcs.On("nope", nil); rc.Err != kerr.UnknownTopicOrPartition {
+		t.Fatalf("missing topic: %v", rc.Err)
+	}
+	bcs, err := adm.DescribeBrokerConfigs(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range bcs[0].Configs {
+		if c.Key == "log.retention.ms" && c.MaybeValue() == "3600000" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("broker configs %+v", bcs[0].Configs)
+	}
+}
+
+// DescribeCluster names the cluster, its controller and its brokers; and
+// ListOffsets with -3 (kadm's ListMaxTimestampOffsets) finds the record
+// with the largest timestamp.
+func TestAdminDescribeClusterAndMaxTimestamp(t *testing.T) {
+	ctx := testContext(t)
+	b := startBroker(t, Config{})
+	createTopic(t, b, "ts", 1)
+	rc := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrDescribeClusterRequest()
+	req.Version = 1
+	req.EndpointType = 1
+	resp := rc.do(req).(*kmsg.DescribeClusterResponse)
+	if resp.ErrorCode != 0 || resp.ClusterID != "merlin" || resp.ControllerID != 0 || len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != 0 {
+		t.Fatalf("describe cluster: %+v", resp)
+	}
+	cl := newClient(t, b.Addr())
+	for i, ts := range []int64{1000, 5000, 3000} {
+		r := &kgo.Record{Topic: "ts", Value: []byte{byte(i)}, Timestamp: time.UnixMilli(ts)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lo, err := kadm.NewClient(cl).ListMaxTimestampOffsets(ctx, "ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := lo.Lookup("ts", 0); !ok || o.Err != nil || o.Offset != 1 || o.Timestamp != 5000 {
+		t.Fatalf("max timestamp offset %+v", o)
+	}
+}
