@@ -368,3 +368,76 @@ func TestGroupCoordinatorPerNode(t *testing.T) {
 		t.Fatalf("8 groups all on nodes %v", nodes)
 	}
 }
+
+// OffsetDelete refuses the offsets of a topic the group's members
+// subscribe to and deletes the others; ListGroups filters by state; the
+// multi-group OffsetFetch (v8+) answers each group.
+func TestGroupOffsetDeleteListAndMultiFetch(t *testing.T) {
+	b := startBroker(t, Config{})
+	createTopic(t, b, "sub", 1)
+	createTopic(t, b, "other", 1)
+	a := newRawMember(t, b, "busy")
+	a.protocols = nil
+	req := a.joinReq(9)
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"sub"}
+	req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+	a.take(a.rc.do(req).(*kmsg.JoinGroupResponse))
+	req.MemberID = a.id
+	resp := a.rc.do(req).(*kmsg.JoinGroupResponse)
+	a.take(resp)
+	wantCode(t, "join", resp.ErrorCode, nil)
+	wantCode(t, "sync", a.sync(map[string]string{a.id: ""}).ErrorCode, nil)
+	wantCode(t, "commit sub", a.commit("sub", 0, 3), nil)
+	wantCode(t, "commit other", a.commit("other", 0, 4), nil)
+	idle := newRawMember(t, b, "idle")
+	idle.generation = -1
+	wantCode(t, "simple commit", idle.commit("other", 0, 8), nil)
+
+	del := kmsg.NewPtrOffsetDeleteRequest()
+	del.Group = "busy"
+	for _, topic := range []string{"sub", "other"} {
+		dt := kmsg.NewOffsetDeleteRequestTopic()
+		dt.Topic = topic
+		dt.Partitions = []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}
+		del.Topics = append(del.Topics, dt)
+	}
+	dr := a.rc.do(del).(*kmsg.OffsetDeleteResponse)
+	if dr.ErrorCode != 0 || dr.Topics[0].Partitions[0].ErrorCode != kerr.GroupSubscribedToTopic.Code || dr.Topics[1].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("offset delete: %+v", dr)
+	}
+
+	list := kmsg.NewPtrListGroupsRequest()
+	list.Version = 5
+	list.StatesFilter = []string{"stable"}
+	lr := a.rc.do(list).(*kmsg.ListGroupsResponse)
+	if len(lr.Groups) != 1 || lr.Groups[0].Group != "busy" || lr.Groups[0].GroupState != "Stable" || lr.Groups[0].ProtocolType != "consumer" {
+		t.Fatalf("stable groups: %+v", lr.Groups)
+	}
+	list.StatesFilter = nil
+	if lr := a.rc.do(list).(*kmsg.ListGroupsResponse); len(lr.Groups) != 2 {
+		t.Fatalf("all groups: %+v", lr.Groups)
+	}
+
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 9
+	for _, g := range []string{"busy", "idle", "none"} {
+		fg := kmsg.NewOffsetFetchRequestGroup()
+		fg.Group = g
+		ft := kmsg.NewOffsetFetchRequestGroupTopic()
+		ft.Topic, ft.Partitions = "other", []int32{0}
+		fg.Topics = append(fg.Topics, ft)
+		fetch.Groups = append(fetch.Groups, fg)
+	}
+	fr := a.rc.do(fetch).(*kmsg.OffsetFetchResponse)
+	var got []int64
+	for _, g := range fr.Groups {
+		if g.ErrorCode != 0 || len(g.Topics) != 1 || len(g.Topics[0].Partitions) != 1 {
+			t.Fatalf("group %s: %+v", g.Group, g)
+		}
+		got = append(got, g.Topics[0].Partitions[0].Offset)
+	}
+	if len(got) != 3 || got[0] != -1 || got[1] != 8 || got[2] != -1 {
+		t.Fatalf("offsets of other/0 for busy (deleted), idle, none: %v", got)
+	}
+}
