@@ -23,13 +23,14 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
 	}
-	if l.opts.RetentionAge <= 0 && l.opts.RetentionBytes <= 0 {
-		return 0, nil
-	}
 	l.retMu.Lock()
 	defer l.retMu.Unlock()
 	if l.closed.Load() {
 		return 0, ErrClosed
+	}
+	// Read under retMu: SetLimits changes them.
+	if l.opts.RetentionAge <= 0 && l.opts.RetentionBytes <= 0 {
+		return 0, nil
 	}
 	l.mu.RLock()
 	segs := append([]*segment(nil), l.segs...)

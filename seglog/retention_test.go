@@ -140,3 +140,23 @@ func TestRetentionWhileSliceOpen(t *testing.T) {
 		t.Fatalf("%d .deleted files after the last Slice closed", got)
 	}
 }
+
+// SetLimits changes retention and rolling on an open log.
+func TestSetLimits(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{SegmentBytes: 1 << 20, Logger: quiet()})
+	appendN(t, l, 5, 1, 1)
+	if n := l.Segments(); n != 1 {
+		t.Fatalf("%d segments before SetLimits", n)
+	}
+	if n, err := l.ApplyRetention(time.Now()); err != nil || n != 0 {
+		t.Fatalf("retention without limits deleted %d: %v", n, err)
+	}
+	l.SetLimits(Limits{SegmentBytes: 1, RetentionBytes: 1})
+	appendN(t, l, 3, 1, 1)
+	if n := l.Segments(); n != 4 {
+		t.Fatalf("%d segments after appending 3 batches with 1-byte segments", n)
+	}
+	if n, err := l.ApplyRetention(time.Now()); err != nil || n != 3 || l.StartOffset() != 7 {
+		t.Fatalf("retention deleted %d segments (%v), start %d; want 3, start 7", n, err, l.StartOffset())
+	}
+}
