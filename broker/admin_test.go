@@ -231,3 +231,107 @@ func TestAdminDescribeClusterAndMaxTimestamp(t *testing.T) {
 		t.Fatalf("max timestamp offset %+v", o)
 	}
 }
+
+func describedConfig(t *testing.T, adm *kadm.Client, topic, name string) kadm.Config {
+	t.Helper()
+	rcs, err := adm.DescribeTopicConfigs(testContext(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("describe %s: %v %v", topic, err, rc.Err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == name {
+			return c
+		}
+	}
+	t.Fatalf("%s has no config %s", topic, name)
+	return kadm.Config{}
+}
+
+// IncrementalAlterConfigs and AlterConfigs set a topic's retention and
+// segment limits on disk storage: they apply at once (segments roll and
+// retention deletes by them), DescribeConfigs reports them as dynamic topic
+// configs, a restart keeps them, and configs merlin does not apply are
+// refused. Deleting the topic drops them.
+func TestAdminAlterConfigsPersisted(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	ds := openDisk(t, dir, DiskOptions{})
+	b := startBroker(t, Config{Storage: ds})
+	createTopic(t, b, "r", 1)
+	cl := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1))
+	adm := kadm.NewClient(cl)
+	set := func(name, value string) kadm.AlterConfig {
+		return kadm.AlterConfig{Op: kadm.SetConfig, Name: name, Value: &value}
+	}
+	r, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{set("retention.bytes", "1"), set("segment.bytes", "100")}, "r")
+	if err != nil || r[0].Err != nil {
+		t.Fatalf("alter: %v %+v", err, r)
+	}
+	if c := describedConfig(t, adm, "r", "retention.bytes"); c.MaybeValue() != "1" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("retention.bytes after alter: %+v", c)
+	}
+	produceAndRetain := func(from int) {
+		t.Helper()
+		for i := from; i < from+5; i++ {
+			produceNumbered(t, ctx, cl, "r", i, i+1, 1)
+		}
+		if _, err := ds.ApplyRetention(time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produceAndRetain(0)
+	if start, next, _ := b.Cluster().Offsets("r", 0); start != 4 || next != 5 {
+		t.Fatalf("offsets %d..%d after retention by 1 byte with 100-byte segments; want 4..5", start, next)
+	}
+	for _, bad := range []kadm.AlterConfig{set("cleanup.policy", "compact"), set("min.insync.replicas", "2"), set("segment.bytes", "x")} {
+		r, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{bad}, "r")
+		if err != nil || r[0].Err != kerr.InvalidConfig {
+			t.Fatalf("alter %s=%s: %v %+v", bad.Name, *bad.Value, err, r)
+		}
+	}
+	closeBroker(t, b)
+
+	ds = openDisk(t, dir, DiskOptions{})
+	b = startBroker(t, Config{Storage: ds})
+	cl = newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1))
+	adm = kadm.NewClient(cl)
+	if c := describedConfig(t, adm, "r", "segment.bytes"); c.MaybeValue() != "100" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("segment.bytes after restart: %+v", c)
+	}
+	produceAndRetain(5)
+	if start, next, _ := b.Cluster().Offsets("r", 0); start != 9 || next != 10 {
+		t.Fatalf("offsets %d..%d after restart and retention; want 9..10", start, next)
+	}
+	// AlterConfigs replaces the whole set: retention.bytes returns to its
+	// default.
+	ar, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{set("segment.ms", "60000")}, "r")
+	if err != nil || ar[0].Err != nil {
+		t.Fatalf("alter state: %v %+v", err, ar)
+	}
+	if c := describedConfig(t, adm, "r", "retention.bytes"); c.MaybeValue() != "-1" || c.Source != kmsg.ConfigSourceDefaultConfig {
+		t.Fatalf("retention.bytes after AlterConfigs without it: %+v", c)
+	}
+	if err := b.Cluster().DeleteTopic("r"); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, b, "r", 1)
+	if c := describedConfig(t, adm, "r", "segment.ms"); c.MaybeValue() == "60000" {
+		t.Fatalf("a recreated topic kept the deleted one's config: %+v", c)
+	}
+}
+
+// On memory storage there is nothing to configure: altering is refused.
+func TestAdminAlterConfigsMemory(t *testing.T) {
+	b := startBroker(t, Config{})
+	createTopic(t, b, "m", 1)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	v := "1000"
+	r, err := adm.AlterTopicConfigs(testContext(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &v}}, "m")
+	if err != nil || r[0].Err != kerr.InvalidRequest {
+		t.Fatalf("alter on memory storage: %v %+v", err, r)
+	}
+}

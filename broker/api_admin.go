@@ -1,10 +1,12 @@
 package broker
 
 // Admin requests: DeleteTopics (key 20), CreatePartitions (37),
-// DescribeConfigs (32) and DescribeCluster (60).
+// DescribeConfigs (32), AlterConfigs (33), IncrementalAlterConfigs (44) and
+// DescribeCluster (60).
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -169,20 +171,22 @@ type configEntry struct {
 	isDefault   bool
 	typ         kmsg.ConfigType
 	doc         string
+	dynamic     bool // a topic override (DYNAMIC_TOPIC_CONFIG)
+	settable    bool // AlterConfigs can set it
 }
 
-// topicConfigs are the topic configs in effect: the storage's limits,
-// which apply to every topic alike (they are not per-topic settings yet).
-func (c *conn) topicConfigs() []configEntry {
-	maxMsg := configEntry{"max.message.bytes", strconv.Itoa(int(c.b.cfg.MaxRequestSize)), c.b.cfg.MaxRequestSize == DefaultMaxRequestSize, kmsg.ConfigTypeInt,
-		"The largest record batch: merlin's limit is the request size."}
+// topicConfigs are the configs in effect for a topic: the storage's limits,
+// with the topic's overrides on disk storage ("" for none).
+func (c *conn) topicConfigs(topic string) []configEntry {
+	maxMsg := configEntry{name: "max.message.bytes", value: strconv.Itoa(int(c.b.cfg.MaxRequestSize)), isDefault: c.b.cfg.MaxRequestSize == DefaultMaxRequestSize,
+		typ: kmsg.ConfigTypeInt, doc: "The largest record batch: merlin's limit is the request size."}
 	ds, ok := c.b.cluster.storage.(*DiskStorage)
 	if !ok {
 		return []configEntry{
-			{"cleanup.policy", "delete", true, kmsg.ConfigTypeList, "Memory storage keeps every batch; there is no compaction."},
+			{name: "cleanup.policy", value: "delete", isDefault: true, typ: kmsg.ConfigTypeList, doc: "Memory storage keeps every batch; there is no compaction."},
 			maxMsg,
-			{"retention.bytes", "-1", true, kmsg.ConfigTypeLong, "Memory storage keeps every batch."},
-			{"retention.ms", "-1", true, kmsg.ConfigTypeLong, "Memory storage keeps every batch."},
+			{name: "retention.bytes", value: "-1", isDefault: true, typ: kmsg.ConfigTypeLong, doc: "Memory storage keeps every batch."},
+			{name: "retention.ms", value: "-1", isDefault: true, typ: kmsg.ConfigTypeLong, doc: "Memory storage keeps every batch."},
 		}
 	}
 	o := ds.opts
@@ -206,14 +210,26 @@ func (c *conn) topicConfigs() []configEntry {
 	if o.RetentionBytes > 0 {
 		retBytes = strconv.FormatInt(o.RetentionBytes, 10)
 	}
-	return []configEntry{
-		{"cleanup.policy", "delete", true, kmsg.ConfigTypeList, "Retention deletes whole segments; there is no compaction."},
+	entries := []configEntry{
+		{name: "cleanup.policy", value: "delete", isDefault: true, typ: kmsg.ConfigTypeList, doc: "Retention deletes whole segments; there is no compaction."},
 		maxMsg,
-		{"retention.bytes", retBytes, o.RetentionBytes == 0, kmsg.ConfigTypeLong, "Oldest segments are deleted while a partition stays this large without them."},
-		{"retention.ms", ms(o.RetentionAge), o.RetentionAge == 0, kmsg.ConfigTypeLong, "Segments whose newest record is older than this are deleted."},
-		{"segment.bytes", strconv.FormatInt(segBytes, 10), o.SegmentBytes == 0, kmsg.ConfigTypeInt, "A partition rolls to a new segment at this size."},
-		{"segment.ms", ms(segAge), o.SegmentAge == 0, kmsg.ConfigTypeLong, "A partition rolls to a new segment older than this."},
+		{name: "retention.bytes", value: retBytes, isDefault: o.RetentionBytes == 0, typ: kmsg.ConfigTypeLong, doc: "Oldest segments are deleted while a partition stays this large without them."},
+		{name: "retention.ms", value: ms(o.RetentionAge), isDefault: o.RetentionAge == 0, typ: kmsg.ConfigTypeLong, doc: "Segments whose newest record is older than this are deleted."},
+		{name: "segment.bytes", value: strconv.FormatInt(segBytes, 10), isDefault: o.SegmentBytes == 0, typ: kmsg.ConfigTypeInt, doc: "A partition rolls to a new segment at this size."},
+		{name: "segment.ms", value: ms(segAge), isDefault: o.SegmentAge == 0, typ: kmsg.ConfigTypeLong, doc: "A partition rolls to a new segment older than this."},
 	}
+	overrides := map[string]string{}
+	if topic != "" {
+		overrides, _ = ds.topicConfig(topic)
+	}
+	for i := range entries {
+		e := &entries[i]
+		e.settable = e.name != "max.message.bytes"
+		if v, ok := overrides[e.name]; ok {
+			e.value, e.isDefault, e.dynamic = v, false, true
+		}
+	}
+	return entries
 }
 
 // brokerConfigs are the topic configs under their broker-wide names, and
@@ -228,19 +244,21 @@ func (c *conn) brokerConfigs() []configEntry {
 		"cleanup.policy":    "log.cleanup.policy",
 	}
 	var out []configEntry
-	for _, e := range c.topicConfigs() {
-		e.name = names[e.name]
+	for _, e := range c.topicConfigs("") {
+		e.name, e.settable = names[e.name], false
 		out = append(out, e)
 	}
 	cc := c.b.cluster.cfg
 	return append(out,
-		configEntry{"auto.create.topics.enable", strconv.FormatBool(!cc.DisableAutoCreateTopics), !cc.DisableAutoCreateTopics, kmsg.ConfigTypeBoolean, "Metadata requests create unknown topics."},
-		configEntry{"num.partitions", strconv.Itoa(int(cc.DefaultPartitions)), cc.DefaultPartitions == DefaultPartitions, kmsg.ConfigTypeInt, "Partitions of auto-created topics."},
+		configEntry{name: "auto.create.topics.enable", value: strconv.FormatBool(!cc.DisableAutoCreateTopics), isDefault: !cc.DisableAutoCreateTopics,
+			typ: kmsg.ConfigTypeBoolean, doc: "Metadata requests create unknown topics."},
+		configEntry{name: "num.partitions", value: strconv.Itoa(int(cc.DefaultPartitions)), isDefault: cc.DefaultPartitions == DefaultPartitions,
+			typ: kmsg.ConfigTypeInt, doc: "Partitions of auto-created topics."},
 	)
 }
 
-// handleDescribeConfigs reports the configs merlin applies, all read-only:
-// topics have no settings of their own (AlterConfigs is not supported).
+// handleDescribeConfigs reports the configs merlin applies. Those that
+// AlterConfigs can set on a topic are not read-only.
 func (c *conn) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
@@ -252,7 +270,7 @@ func (c *conn) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Resp
 			if !c.b.cluster.hasTopic(rr.ResourceName) {
 				sr.ErrorCode, sr.ErrorMessage = kerr.UnknownTopicOrPartition.Code, strPtr("no such topic")
 			}
-			entries = c.topicConfigs()
+			entries = c.topicConfigs(rr.ResourceName)
 		case kmsg.ConfigResourceTypeBroker:
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.b.node)) {
 				sr.ErrorCode, sr.ErrorMessage = kerr.InvalidRequest.Code, strPtr("ask each broker for its own configs")
@@ -267,10 +285,14 @@ func (c *conn) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Resp
 					continue
 				}
 				rc := kmsg.NewDescribeConfigsResponseResourceConfig()
-				rc.Name, rc.Value, rc.ReadOnly, rc.IsDefault = e.name, strPtr(e.value), true, e.isDefault
-				rc.Source = kmsg.ConfigSourceStaticBrokerConfig
-				if e.isDefault {
+				rc.Name, rc.Value, rc.ReadOnly, rc.IsDefault = e.name, strPtr(e.value), !e.settable, e.isDefault
+				switch {
+				case e.dynamic:
+					rc.Source = kmsg.ConfigSourceDynamicTopicConfig
+				case e.isDefault:
 					rc.Source = kmsg.ConfigSourceDefaultConfig
+				default:
+					rc.Source = kmsg.ConfigSourceStaticBrokerConfig
 				}
 				if req.IncludeSynonyms {
 					syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
@@ -284,6 +306,110 @@ func (c *conn) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Resp
 				sr.Configs = append(sr.Configs, rc)
 			}
 		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+// alterTopicConfig validates and applies one resource of an AlterConfigs
+// or IncrementalAlterConfigs: next computes the topic's new overrides from
+// its current ones. It returns the error code and message to answer.
+func (c *conn) alterTopicConfig(typ kmsg.ConfigResourceType, name string, validateOnly bool, next func(map[string]string) error) (int16, *string) {
+	code, msg := c.alterTopicConfigCode(typ, name, validateOnly, next)
+	if msg == "" {
+		return code, nil
+	}
+	return code, &msg
+}
+
+func (c *conn) alterTopicConfigCode(typ kmsg.ConfigResourceType, name string, validateOnly bool, next func(map[string]string) error) (int16, string) {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+	case kmsg.ConfigResourceTypeBroker:
+		return kerr.InvalidRequest.Code, "broker configs are merlin-broker's flags; they cannot be altered"
+	default:
+		return kerr.InvalidRequest.Code, "merlin alters topic configs only"
+	}
+	tc, ok := c.b.cluster.storage.(topicConfigurer)
+	switch {
+	case !c.b.cluster.hasTopic(name):
+		return kerr.UnknownTopicOrPartition.Code, "no such topic"
+	case !ok:
+		return kerr.InvalidRequest.Code, "memory storage keeps every batch: topic configs need disk storage"
+	}
+	cur, err := tc.topicConfig(name)
+	if err != nil {
+		return kerr.UnknownServerError.Code, err.Error()
+	}
+	if cur == nil {
+		cur = map[string]string{}
+	}
+	if err := next(cur); err != nil {
+		return kerr.InvalidConfig.Code, err.Error()
+	}
+	for k, v := range cur {
+		if err := checkTopicConfig(k, v); err != nil {
+			return kerr.InvalidConfig.Code, err.Error()
+		}
+	}
+	if validateOnly {
+		return 0, ""
+	}
+	if err := tc.setTopicConfig(strings.Clone(name), cur); err != nil {
+		if errors.Is(err, errInvalidConfig) {
+			return kerr.InvalidConfig.Code, err.Error()
+		}
+		return kerr.UnknownServerError.Code, err.Error()
+	}
+	return 0, ""
+}
+
+// handleAlterConfigs replaces a topic's overrides with the ones given: a
+// config not named returns to its default, as in Kafka.
+func (c *conn) handleAlterConfigs(req *kmsg.AlterConfigsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, strings.Clone(rr.ResourceName)
+		sr.ErrorCode, sr.ErrorMessage = c.alterTopicConfig(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cfg map[string]string) error {
+			clear(cfg)
+			for _, e := range rr.Configs {
+				if e.Value == nil {
+					return fmt.Errorf("%w: %s has no value", errInvalidConfig, e.Name)
+				}
+				cfg[strings.Clone(e.Name)] = strings.Clone(*e.Value)
+			}
+			return nil
+		})
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp
+}
+
+// handleIncrementalAlterConfigs sets or deletes single overrides. APPEND
+// and SUBTRACT apply to list configs, of which merlin has only
+// cleanup.policy, whose one value is "delete": they are refused.
+func (c *conn) handleIncrementalAlterConfigs(req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, strings.Clone(rr.ResourceName)
+		sr.ErrorCode, sr.ErrorMessage = c.alterTopicConfig(rr.ResourceType, rr.ResourceName, req.ValidateOnly, func(cfg map[string]string) error {
+			for _, e := range rr.Configs {
+				switch e.Op {
+				case kmsg.IncrementalAlterConfigOpSet:
+					if e.Value == nil {
+						return fmt.Errorf("%w: SET %s without a value", errInvalidConfig, e.Name)
+					}
+					cfg[strings.Clone(e.Name)] = strings.Clone(*e.Value)
+				case kmsg.IncrementalAlterConfigOpDelete:
+					delete(cfg, e.Name)
+				default:
+					return fmt.Errorf("%w: operation %v on %s: merlin has no list config to append to or subtract from", errInvalidConfig, e.Op, e.Name)
+				}
+			}
+			return nil
+		})
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp

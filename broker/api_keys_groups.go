@@ -14,8 +14,10 @@ const (
 	APIDeleteGroups    APIKey = 42
 	APIOffsetDelete    APIKey = 47
 
-	APIDeleteTopics     APIKey = 20
-	APIDescribeConfigs  APIKey = 32
-	APICreatePartitions APIKey = 37
-	APIDescribeCluster  APIKey = 60
+	APIDeleteTopics            APIKey = 20
+	APIDescribeConfigs         APIKey = 32
+	APIAlterConfigs            APIKey = 33
+	APIIncrementalAlterConfigs APIKey = 44
+	APICreatePartitions        APIKey = 37
+	APIDescribeCluster         APIKey = 60
 )

@@ -40,6 +40,8 @@ var supportedAPIs = []apiRange{
 	// Admin (api_admin.go).
 	{APIDeleteTopics, 0, 6},
 	{APIDescribeConfigs, 0, 4},
+	{APIAlterConfigs, 0, 2},
+	{APIIncrementalAlterConfigs, 0, 1},
 	{APICreatePartitions, 0, 3},
 	{APIDescribeCluster, 0, 2},
 }
@@ -202,6 +204,10 @@ func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
 		return c.handleDeleteTopics(req), nil
 	case *kmsg.DescribeConfigsRequest:
 		return c.handleDescribeConfigs(req), nil
+	case *kmsg.AlterConfigsRequest:
+		return c.handleAlterConfigs(req), nil
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return c.handleIncrementalAlterConfigs(req), nil
 	case *kmsg.CreatePartitionsRequest:
 		return c.handleCreatePartitions(req), nil
 	case *kmsg.DescribeClusterRequest:

@@ -115,6 +115,34 @@ func moreSampleRequests(key APIKey, v int16, tags kmsg.Tags) []kmsg.Request {
 			r.Resources = append(r.Resources, rr)
 		}
 		req = r
+	case APIAlterConfigs:
+		r := kmsg.NewPtrAlterConfigsRequest()
+		r.ValidateOnly, r.UnknownTags = true, tags
+		for _, name := range []string{"a", "b"} {
+			rr := kmsg.NewAlterConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName, rr.UnknownTags = kmsg.ConfigResourceTypeTopic, name, tags
+			for _, c := range []string{"retention.ms", "segment.ms"} {
+				rc := kmsg.NewAlterConfigsRequestResourceConfig()
+				rc.Name, rc.Value, rc.UnknownTags = c, s("1000"), tags
+				rr.Configs = append(rr.Configs, rc)
+			}
+			r.Resources = append(r.Resources, rr)
+		}
+		req = r
+	case APIIncrementalAlterConfigs:
+		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		r.ValidateOnly, r.UnknownTags = true, tags
+		for _, name := range []string{"a", "b"} {
+			rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName, rr.UnknownTags = kmsg.ConfigResourceTypeTopic, name, tags
+			for _, c := range []string{"retention.ms", "segment.ms"} {
+				rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+				rc.Name, rc.Op, rc.Value, rc.UnknownTags = c, kmsg.IncrementalAlterConfigOpSet, s("1000"), tags
+				rr.Configs = append(rr.Configs, rc)
+			}
+			r.Resources = append(r.Resources, rr)
+		}
+		req = r
 	case APICreatePartitions:
 		r := kmsg.NewPtrCreatePartitionsRequest()
 		r.TimeoutMillis, r.ValidateOnly, r.UnknownTags = 1000, true, tags

@@ -29,6 +29,15 @@ func (c *Cluster) DeleteTopic(name string) error {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrUnknownTopicOrPartition, name)
 	}
+	// The topic's configs go first: a crash before the topic list is
+	// saved leaves the topic with its defaults rather than a new topic of
+	// the same name with the old one's configs.
+	if tc, ok := c.storage.(topicConfigurer); ok {
+		if err := tc.setTopicConfig(t.name, nil); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
 	delete(c.topics, t.name)
 	delete(c.topicIDs, t.id)
 	if err := c.saveTopicsLocked(); err != nil {

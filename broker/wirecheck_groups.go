@@ -202,6 +202,24 @@ func (w *shapeWalk) moreShapes(key APIKey, v int16) bool {
 			w.fixed(1)
 		}
 		w.tags(nil)
+	case APIAlterConfigs, APIIncrementalAlterConfigs:
+		incremental := key == APIIncrementalAlterConfigs
+		w.flex = v >= 2 || incremental && v >= 1
+		w.array(func() {
+			w.fixed(1)
+			w.str()
+			w.array(func() {
+				w.str()
+				if incremental {
+					w.fixed(1)
+				}
+				w.str()
+				w.tags(nil)
+			})
+			w.tags(nil)
+		})
+		w.fixed(1)
+		w.tags(nil)
 	case APICreatePartitions:
 		w.flex = v >= 2
 		w.array(func() {
