@@ -335,3 +335,64 @@ func TestAdminAlterConfigsMemory(t *testing.T) {
 		t.Fatalf("alter on memory storage: %v %+v", err, r)
 	}
 }
+
+// DeleteRecords (kadm) moves the log start offset on disk and memory
+// storage: fetches below it are OFFSET_OUT_OF_RANGE, ListOffsets earliest
+// answers it, an offset past the end is refused, and on disk a restart
+// keeps it.
+func TestAdminDeleteRecords(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		name := "memory"
+		if disk {
+			name = "disk"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := testContext(t)
+			dir := t.TempDir()
+			cfg := func() Config {
+				if disk {
+					return Config{Storage: openDisk(t, dir, DiskOptions{SegmentBytes: 200})}
+				}
+				return Config{}
+			}
+			b := startBroker(t, cfg())
+			createTopic(t, b, "dr", 1)
+			cl := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+			for i := range 10 {
+				produceNumbered(t, ctx, cl, "dr", i, i+1, 1)
+			}
+			adm := kadm.NewClient(cl)
+			del := kadm.Offsets{}
+			del.Add(kadm.Offset{Topic: "dr", Partition: 0, At: 6})
+			r, err := adm.DeleteRecords(ctx, del)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dr, _ := r.Lookup("dr", 0); dr.Err != nil || dr.LowWatermark != 6 {
+				t.Fatalf("delete records: %+v", dr)
+			}
+			rc := dialRaw(t, b.Addr())
+			if fp := rc.fetchOne(11, "dr", 0, 5, 0, 1, 1<<20, 1<<20); fp.ErrorCode != kerr.OffsetOutOfRange.Code || fp.LogStartOffset != 6 {
+				t.Fatalf("fetch below the start offset: error %d, log start %d", fp.ErrorCode, fp.LogStartOffset)
+			}
+			if lo := rc.listOffset("dr", 0, -2); lo.Offset != 6 {
+				t.Fatalf("earliest offset %d, want 6", lo.Offset)
+			}
+			del = kadm.Offsets{}
+			del.Add(kadm.Offset{Topic: "dr", Partition: 0, At: 11})
+			if r, err := adm.DeleteRecords(ctx, del); err != nil {
+				t.Fatal(err)
+			} else if dr, _ := r.Lookup("dr", 0); dr.Err != kerr.OffsetOutOfRange {
+				t.Fatalf("delete past the end: %+v", dr)
+			}
+			if !disk {
+				return
+			}
+			closeBroker(t, b)
+			b = startBroker(t, cfg())
+			if start, next, _ := b.Cluster().Offsets("dr", 0); start != 6 || next != 10 {
+				t.Fatalf("after restart: %d..%d, want 6..10", start, next)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ const (
 	APIDeleteGroups    APIKey = 42
 	APIOffsetDelete    APIKey = 47
 
+	APIDeleteRecords           APIKey = 21
 	APIDeleteTopics            APIKey = 20
 	APIDescribeConfigs         APIKey = 32
 	APIAlterConfigs            APIKey = 33

@@ -39,6 +39,7 @@ var supportedAPIs = []apiRange{
 	{APIOffsetDelete, 0, 0},
 	// Admin (api_admin.go).
 	{APIDeleteTopics, 0, 6},
+	{APIDeleteRecords, 0, 2},
 	{APIDescribeConfigs, 0, 4},
 	{APIAlterConfigs, 0, 2},
 	{APIIncrementalAlterConfigs, 0, 1},
@@ -202,6 +203,8 @@ func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
 		return c.handleOffsetDelete(req), nil
 	case *kmsg.DeleteTopicsRequest:
 		return c.handleDeleteTopics(req), nil
+	case *kmsg.DeleteRecordsRequest:
+		return c.handleDeleteRecords(req), nil
 	case *kmsg.DescribeConfigsRequest:
 		return c.handleDescribeConfigs(req), nil
 	case *kmsg.AlterConfigsRequest:

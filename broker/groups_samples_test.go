@@ -106,6 +106,20 @@ func moreSampleRequests(key APIKey, v int16, tags kmsg.Tags) []kmsg.Request {
 			r.Topics = append(r.Topics, t)
 		}
 		req = r
+	case APIDeleteRecords:
+		r := kmsg.NewPtrDeleteRecordsRequest()
+		r.TimeoutMillis, r.UnknownTags = 1000, tags
+		for _, name := range []string{"a", "b"} {
+			t := kmsg.NewDeleteRecordsRequestTopic()
+			t.Topic, t.UnknownTags = name, tags
+			for p := int32(0); p < 2; p++ {
+				tp := kmsg.NewDeleteRecordsRequestTopicPartition()
+				tp.Partition, tp.Offset, tp.UnknownTags = p, 5, tags
+				t.Partitions = append(t.Partitions, tp)
+			}
+			r.Topics = append(r.Topics, t)
+		}
+		req = r
 	case APIDescribeConfigs:
 		r := kmsg.NewPtrDescribeConfigsRequest()
 		r.IncludeSynonyms, r.IncludeDocumentation, r.UnknownTags = true, true, tags

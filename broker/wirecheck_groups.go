@@ -187,6 +187,18 @@ func (w *shapeWalk) moreShapes(key APIKey, v int16) bool {
 		}
 		w.fixed(4)
 		w.tags(nil)
+	case APIDeleteRecords:
+		w.flex = v >= 2
+		w.array(func() {
+			w.str()
+			w.array(func() {
+				w.fixed(4 + 8)
+				w.tags(nil)
+			})
+			w.tags(nil)
+		})
+		w.fixed(4)
+		w.tags(nil)
 	case APIDescribeConfigs:
 		w.flex = v >= 4
 		w.array(func() {
