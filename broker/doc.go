@@ -40,6 +40,13 @@
 //	DescribeGroups  v0-v6
 //	DeleteGroups    v0-v2
 //	OffsetDelete    v0
+//	DeleteTopics    v0-v6   data removed, names reusable, by topic id from v6
+//	DeleteRecords   v0-v2   moves the log start offset
+//	CreatePartitions v0-v3
+//	DescribeConfigs v0-v4   topic and broker configs
+//	AlterConfigs    v0-v2   topic configs, on disk storage
+//	IncrementalAlterConfigs v0-v1
+//	DescribeCluster v0-v2
 //
 // There are no transactions, KIP-848 consumer groups, ACLs, SASL or TLS yet.
 //
@@ -59,6 +66,18 @@
 // cluster serves; members are not kept, so after a restart they rejoin. On
 // memory storage groups live as long as the Cluster. Offsets do not expire
 // (Kafka's offsets.retention.minutes is not applied).
+//
+// # Topic configs
+//
+// DescribeConfigs reports the limits in effect for a topic: the storage's
+// (DiskOptions), overridden per topic on disk storage by AlterConfigs or
+// IncrementalAlterConfigs for the configs merlin applies: retention.ms,
+// retention.bytes, segment.bytes and segment.ms (cleanup.policy only as
+// "delete": there is no compaction). The overrides are kept in
+// DIR/topic-configs.json and applied to the partition logs at once.
+// max.message.bytes is the broker's request size limit, read-only. Other
+// configs are refused with INVALID_CONFIG; memory storage keeps every batch
+// and refuses alterations.
 //
 // Bad input never crashes the broker. Frames longer than
 // Config.MaxRequestSize, negative or truncated lengths, unknown request
