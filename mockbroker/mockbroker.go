@@ -20,7 +20,7 @@
 // Consumer groups work as on package broker: each group is coordinated by
 // one of the brokers (FindCoordinator names it; the others answer
 // NOT_COORDINATOR), and stopping that broker makes the group unreachable
-// until it starts again, with the group's state intact.
+// until it starts again (members whose session timed out meanwhile rejoin).
 //
 // # Faults
 //
