@@ -1,11 +1,13 @@
 package interop
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/kafkatest"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
@@ -96,4 +98,21 @@ func TestKafkaPythonGroup(t *testing.T) {
 	b := startBroker(t, t.TempDir())
 	createTopic(t, ctx, b.addr, "kafkapython-group", 3)
 	runScript(t, py, "kafkapython_group.py", b.addr, "kafkapython-group", 2000, 3)
+}
+
+// Apache Kafka's Java clients (the release internal/kafkatest resolves,
+// 4.x): KafkaConsumer.subscribe() in a group with the classic protocol,
+// commitSync, close; a new consumer of the group resumes at the commits.
+func TestJavaConsumerGroup(t *testing.T) {
+	classpath, java, err := kafkatest.Classpath(kafkatest.Version())
+	need(t, "Java and Kafka's jars (interop/kafka/resolve)", err)
+	ctx := testContext(t, 3*time.Minute)
+	b := startBroker(t, t.TempDir())
+	createTopic(t, ctx, b.addr, "java-group", 3)
+	src, err := filepath.Abs("testdata/JavaGroup.java")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := kafkatest.JavaCommand(ctx, java, classpath, t.TempDir(), "-Xmx256m", src, b.addr, "java-group", "java-grp", "600")
+	checkSummary(t, ctx, "JavaGroup.java", cmd, 600, 3)
 }
