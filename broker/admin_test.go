@@ -396,3 +396,26 @@ func TestAdminDeleteRecords(t *testing.T) {
 		})
 	}
 }
+
+// CreateTopics sets the configs merlin applies (on disk storage), refuses
+// bad values of them, and ignores the Kafka configs it has no use for.
+func TestAdminCreateTopicWithConfigs(t *testing.T) {
+	ctx := testContext(t)
+	b := startBroker(t, Config{Storage: openDisk(t, t.TempDir(), DiskOptions{})})
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	ms, isr, bad := "60000", "2", "soon"
+	r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": &ms, "min.insync.replicas": &isr}, "configured")
+	if err != nil || r.Err != nil {
+		t.Fatalf("create: %v %v", err, r.Err)
+	}
+	if c := describedConfig(t, adm, "configured", "retention.ms"); c.MaybeValue() != "60000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("retention.ms of the new topic: %+v", c)
+	}
+	// kadm returns the topic's error as the call's too.
+	if r, _ := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": &bad}, "refused"); r.Err != kerr.InvalidConfig {
+		t.Fatalf("create with retention.ms=%s: %v", bad, r.Err)
+	}
+	if b.Cluster().hasTopic("refused") {
+		t.Fatal("a topic refused for its config was created")
+	}
+}

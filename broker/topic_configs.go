@@ -14,9 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/merlinkafka/merlin/seglog"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const diskTopicConfigsFile = "topic-configs.json"
@@ -203,4 +205,51 @@ func (s *DiskStorage) setTopicConfig(topic string, cfg map[string]string) error 
 type topicConfigurer interface {
 	topicConfig(topic string) (map[string]string, error)
 	setTopicConfig(topic string, cfg map[string]string) error
+}
+
+// createConfigs picks from a CreateTopics topic's configs those merlin
+// applies, on a storage that keeps topic configs, and validates them. The
+// others are ignored, as CreateTopics always did, so that clients passing
+// Kafka settings merlin has no use for (min.insync.replicas, ...) still
+// create their topics.
+func (c *conn) createConfigs(configs []kmsg.CreateTopicsRequestTopicConfig) (map[string]string, error) {
+	if _, ok := c.b.cluster.storage.(topicConfigurer); !ok {
+		return nil, nil
+	}
+	var cfg map[string]string
+	for _, e := range configs {
+		if e.Value == nil || !appliedTopicConfig(e.Name) {
+			continue
+		}
+		if err := checkTopicConfig(e.Name, *e.Value); err != nil {
+			return nil, err
+		}
+		if cfg == nil {
+			cfg = map[string]string{}
+		}
+		cfg[strings.Clone(e.Name)] = strings.Clone(*e.Value)
+	}
+	return cfg, nil
+}
+
+// setCreateConfigs saves the configs of a topic just created.
+func (c *conn) setCreateConfigs(topic string, cfg map[string]string) error {
+	tc, ok := c.b.cluster.storage.(topicConfigurer)
+	if !ok || len(cfg) == 0 {
+		return nil
+	}
+	if err := tc.setTopicConfig(strings.Clone(topic), cfg); err != nil {
+		c.b.log.Error("saving a new topic's configs", "topic", topic, "err", err)
+		return err
+	}
+	return nil
+}
+
+// appliedTopicConfig reports whether merlin applies a topic config.
+func appliedTopicConfig(name string) bool {
+	switch name {
+	case "retention.ms", "retention.bytes", "segment.bytes", "segment.ms", "cleanup.policy":
+		return true
+	}
+	return false
 }
