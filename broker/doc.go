@@ -27,7 +27,7 @@
 //	ListOffsets     v1-v7   earliest, latest, max timestamp, by timestamp
 //	Metadata        v0-v12  auto-creation, topic ids
 //	ApiVersions     v0-v3   with the v0 downgrade answer of KIP-511
-//	CreateTopics    v0-v7
+//	CreateTopics    v0-v7   topic configs merlin applies are kept (see below)
 //	InitProducerId  v0-v4   idempotent producers (no transactions)
 //	FindCoordinator v0-v6   batched coordinator keys from v4
 //	JoinGroup       v0-v9   MEMBER_ID_REQUIRED (v4+), static members (v5+)
@@ -70,8 +70,8 @@
 // # Topic configs
 //
 // DescribeConfigs reports the limits in effect for a topic: the storage's
-// (DiskOptions), overridden per topic on disk storage by AlterConfigs or
-// IncrementalAlterConfigs for the configs merlin applies: retention.ms,
+// (DiskOptions), overridden per topic on disk storage by CreateTopics,
+// AlterConfigs or IncrementalAlterConfigs for the configs merlin applies: retention.ms,
 // retention.bytes, segment.bytes and segment.ms (cleanup.policy only as
 // "delete": there is no compaction). The overrides are kept in
 // DIR/topic-configs.json and applied to the partition logs at once.
