@@ -50,6 +50,14 @@
 //
 // There are no transactions, KIP-848 consumer groups, ACLs, SASL or TLS yet.
 //
+// Bad input never crashes the broker. Frames longer than
+// Config.MaxRequestSize, negative or truncated lengths, unknown request
+// types, unsupported versions (other than ApiVersions') and undecodable
+// requests close that connection, logged with the reason; a bad record
+// batch is answered CORRUPT_MESSAGE or INVALID_RECORD. A panic in a
+// connection's goroutine is recovered, logged and closes only that
+// connection.
+//
 // # Consumer groups
 //
 // The classic group protocol follows Kafka's group coordinator: the states
@@ -71,21 +79,13 @@
 //
 // DescribeConfigs reports the limits in effect for a topic: the storage's
 // (DiskOptions), overridden per topic on disk storage by CreateTopics,
-// AlterConfigs or IncrementalAlterConfigs for the configs merlin applies: retention.ms,
-// retention.bytes, segment.bytes and segment.ms (cleanup.policy only as
-// "delete": there is no compaction). The overrides are kept in
+// AlterConfigs or IncrementalAlterConfigs for the configs merlin applies:
+// retention.ms, retention.bytes, segment.bytes and segment.ms
+// (cleanup.policy only as "delete": there is no compaction). The overrides are kept in
 // DIR/topic-configs.json and applied to the partition logs at once.
-// max.message.bytes is the broker's request size limit, read-only. Other
-// configs are refused with INVALID_CONFIG; memory storage keeps every batch
-// and refuses alterations.
-//
-// Bad input never crashes the broker. Frames longer than
-// Config.MaxRequestSize, negative or truncated lengths, unknown request
-// types, unsupported versions (other than ApiVersions') and undecodable
-// requests close that connection, logged with the reason; a bad record
-// batch is answered CORRUPT_MESSAGE or INVALID_RECORD. A panic in a
-// connection's goroutine is recovered, logged and closes only that
-// connection.
+// max.message.bytes is the broker's request size limit, read-only. Altering
+// other configs is refused with INVALID_CONFIG (CreateTopics ignores them);
+// memory storage keeps every batch and refuses alterations.
 //
 // # Storage
 //
