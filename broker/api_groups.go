@@ -52,6 +52,27 @@ func (c *conn) clientHost() string {
 
 func strPtr(s string) *string { return &s }
 
+// awaitGroup waits for the answer of a JoinGroup or SyncGroup that waits on
+// the rest of its group, until the connection closes (an error), or, when
+// the coordinator caps waits, answers late after the cap.
+func awaitGroup[T any](c *conn, ch <-chan T, late T) (T, error) {
+	var capped <-chan time.Time
+	if d := c.groups().maxWait; d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		capped = t.C
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-capped:
+		return late, nil
+	case <-c.ctx.Done():
+		var zero T
+		return zero, c.ctx.Err()
+	}
+}
+
 func (c *conn) handleFindCoordinator(req *kmsg.FindCoordinatorRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := req.CoordinatorKeys
@@ -121,10 +142,9 @@ func (c *conn) handleJoinGroup(h reqHeader, req *kmsg.JoinGroupRequest) (kmsg.Re
 	g.dropIfUnusedLocked()
 	g.mu.Unlock()
 	if ch != nil {
-		select {
-		case r = <-ch:
-		case <-c.ctx.Done():
-			return nil, c.ctx.Err()
+		var err error
+		if r, err = awaitGroup(c, ch, joinResult{code: kerr.RebalanceInProgress.Code, memberID: a.memberID, generation: -1}); err != nil {
+			return nil, err
 		}
 	}
 	resp.ErrorCode, resp.Generation, resp.LeaderID, resp.SkipAssignment = r.code, r.generation, r.leader, r.skipAssignment
@@ -177,10 +197,9 @@ func (c *conn) handleSyncGroup(req *kmsg.SyncGroupRequest) (kmsg.Response, error
 	r, ch := g.sync(a)
 	g.mu.Unlock()
 	if ch != nil {
-		select {
-		case r = <-ch:
-		case <-c.ctx.Done():
-			return nil, c.ctx.Err()
+		var err error
+		if r, err = awaitGroup(c, ch, syncResult{code: kerr.RebalanceInProgress.Code}); err != nil {
+			return nil, err
 		}
 	}
 	resp.ErrorCode, resp.MemberAssignment = r.code, r.assignment

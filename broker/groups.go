@@ -77,10 +77,16 @@ type groupCoordinator struct {
 	mu     sync.Mutex
 	groups map[string]*group
 	closed bool
+
+	// maxWait caps how long a JoinGroup or SyncGroup waits for the rest
+	// of the group (then answered REBALANCE_IN_PROGRESS, to be retried);
+	// negative: no cap. The fuzz target sets it to 0 so that nothing
+	// blocks on a rebalance timeout taken from its input.
+	maxWait time.Duration
 }
 
 func newGroupCoordinator(log *slog.Logger, store *groupStore) *groupCoordinator {
-	gc := &groupCoordinator{log: log, store: store, groups: make(map[string]*group)}
+	gc := &groupCoordinator{log: log, store: store, groups: make(map[string]*group), maxWait: -1}
 	if store != nil {
 		for id, sg := range store.state {
 			g := gc.newGroup(id)
