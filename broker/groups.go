@@ -13,11 +13,13 @@ package broker
 //	  └──last member gone (through PreparingRebalance)
 //
 // Dead is the state of a deleted group: a request that finds one looks the
-// group up again. Committed offsets and each group's protocol type and
-// generation are persisted through groupStore (see groups_store.go) when the
-// cluster's storage is on disk; members are not persisted, so after a
-// restart every member finds itself unknown and rejoins, at a generation
-// above the one before the restart.
+// group up again. When the cluster's storage is on disk, committed offsets
+// and each group's metadata (protocol, generation, leader, members and
+// assignments, written at the end of each join phase and when the group
+// becomes Stable) are persisted through groupStore (see groups_store.go).
+// A restarted broker loads a group with members as Stable, as Kafka does:
+// members that still heartbeat carry on in their generation, the others
+// expire and the group rebalances.
 
 import (
 	"crypto/rand"
@@ -90,7 +92,7 @@ func newGroupCoordinator(log *slog.Logger, store *groupStore) *groupCoordinator 
 	if store != nil {
 		for id, sg := range store.state {
 			g := gc.newGroup(id)
-			g.protocolType, g.generation = sg.protocolType, sg.generation
+			g.restore(sg.meta)
 			for tp, o := range sg.offsets {
 				g.offsets[tp] = o
 			}
@@ -460,6 +462,7 @@ func (g *group) replaceStatic(old *member, a joinArgs) (joinResult, chan joinRes
 	g.resetExpiry(m)
 	switch {
 	case g.state == groupStable && unchanged && (!wasLeader || a.version >= 9):
+		g.persistMeta()
 		r := g.joinResultFor(m)
 		r.skipAssignment = wasLeader
 		return r, nil
@@ -806,6 +809,7 @@ func (g *group) sync(a syncArgs) (syncResult, chan syncResult) {
 	}
 	g.stopTimers()
 	g.state = groupStable
+	g.persistMeta()
 	for _, o := range g.members {
 		if o.sync != nil {
 			o.sync <- g.syncResultFor(o)
@@ -899,14 +903,58 @@ func (g *group) shutdownLocked() {
 	g.state = groupDead
 }
 
-// persistMeta records the group's protocol type and generation.
+// persistMeta records the group's metadata: protocol, generation, leader,
+// members and assignments.
 func (g *group) persistMeta() {
 	if g.gc.store == nil {
 		return
 	}
-	rec := groupRecord{Type: recGroup, Group: g.id, ProtocolType: g.protocolType, Generation: g.generation}
-	if err := g.gc.store.append([]groupRecord{rec}); err != nil {
+	meta := &groupMeta{ProtocolType: g.protocolType, Protocol: g.protocol, Generation: g.generation, Leader: g.leader}
+	for _, m := range g.sortedMembers() {
+		sm := savedMember{
+			ID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost,
+			SessionMs: m.session.Milliseconds(), RebalanceMs: m.rebalance.Milliseconds(),
+			ProtocolType: m.protocolType, Assignment: m.assignment,
+		}
+		for _, p := range m.protocols {
+			sm.Protocols = append(sm.Protocols, savedProtocol{Name: p.name, Metadata: p.meta})
+		}
+		meta.Members = append(meta.Members, sm)
+	}
+	if err := g.gc.store.append([]groupRecord{{Type: recGroup, Group: g.id, Meta: meta}}); err != nil {
 		g.gc.log.Error("persisting group metadata", "group", g.id, "err", err)
+	}
+}
+
+// restore loads a group from its saved metadata, as Kafka loads one from
+// __consumer_offsets: Stable with its members when it has any (their
+// sessions start now, so members that are gone expire and the group
+// rebalances without them), else Empty.
+func (g *group) restore(meta groupMeta) {
+	g.protocolType, g.protocol, g.generation, g.leader = meta.ProtocolType, meta.Protocol, meta.Generation, meta.Leader
+	for _, sm := range meta.Members {
+		m := &member{
+			id: sm.ID, instanceID: sm.InstanceID, clientID: sm.ClientID, clientHost: sm.ClientHost,
+			session:      time.Duration(sm.SessionMs) * time.Millisecond,
+			rebalance:    time.Duration(sm.RebalanceMs) * time.Millisecond,
+			protocolType: sm.ProtocolType, assignment: sm.Assignment, synced: true,
+		}
+		for _, p := range sm.Protocols {
+			m.protocols = append(m.protocols, protocolMeta{name: p.Name, meta: p.Metadata})
+		}
+		g.members[m.id] = m
+		if m.instanceID != "" {
+			g.statics[m.instanceID] = m.id
+		}
+		g.resetExpiry(m)
+	}
+	if len(g.members) == 0 {
+		g.state, g.protocol, g.leader = groupEmpty, "", ""
+		return
+	}
+	g.state = groupStable
+	if g.members[g.leader] == nil {
+		g.leader = g.sortedMembers()[0].id
 	}
 }
 

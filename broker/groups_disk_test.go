@@ -4,9 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func dirSize(t *testing.T, dir string) int64 {
@@ -24,10 +25,11 @@ func dirSize(t *testing.T, dir string) int64 {
 	return n
 }
 
-// Committed offsets and group generations survive a restart of disk
-// storage; the groups log is rewritten as it grows, so that many commits
-// of the same partitions leave it small; a deleted group stays deleted;
-// and a rewrite interrupted between its renames is finished on open.
+// Committed offsets and group metadata (members, generation, assignments)
+// survive a restart of disk storage; the groups log is rewritten as it
+// grows, so that many commits of the same partitions leave it small; a
+// deleted group stays deleted; and a rewrite interrupted between its
+// renames is finished on open.
 func TestGroupsDiskRestart(t *testing.T) {
 	old := compactAfter
 	compactAfter = 4 << 10
@@ -89,16 +91,60 @@ func TestGroupsDiskRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := listed["doomed"]; ok || len(listed) != 2 || listed["members"].ProtocolType != "consumer" || listed["members"].State != "Empty" {
+	if _, ok := listed["doomed"]; ok || len(listed) != 2 || listed["members"].ProtocolType != "consumer" || listed["members"].State != "Stable" {
 		t.Fatalf("groups after restart: %+v", listed)
 	}
-	// Members are not persisted: the old member is unknown, and the group
-	// continues at a later generation.
-	wantCode(t, "old member's heartbeat", newRawMemberAs(t, b2, m).heartbeat(), kerr.UnknownMemberID)
+	// The member and its generation were kept: it carries on, heartbeats
+	// and commits, and gets its assignment back.
+	again := newRawMemberAs(t, b2, m)
+	wantCode(t, "member's heartbeat after restart", again.heartbeat(), nil)
+	wantCode(t, "member's commit after restart", again.commit("t", 2, 43), nil)
+	if sr := again.sync(nil); sr.ErrorCode != 0 || string(sr.MemberAssignment) != "a" {
+		t.Fatalf("sync after restart: %+v", sr)
+	}
+	if d := describeGroup(t, again.rc, "members"); d.State != "Stable" || len(d.Members) != 1 || d.Members[0].MemberID != m.id || d.Protocol != "range" {
+		t.Fatalf("described after restart: %+v", d)
+	}
+	// Once it leaves, a new member starts the next generation.
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version = 5
+	leave.Group = "members"
+	lm := kmsg.NewLeaveGroupRequestMember()
+	lm.MemberID = m.id
+	leave.Members = append(leave.Members, lm)
+	if lr := again.rc.do(leave).(*kmsg.LeaveGroupResponse); lr.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave: %+v", lr)
+	}
 	n := newRawMember(t, b2, "members")
 	n.join()
 	if r := n.join(); r.ErrorCode != 0 || r.Generation <= gen {
 		t.Fatalf("join after restart: %+v, generation before %d", r, gen)
+	}
+}
+
+// A member whose broker restarted without it coming back expires after its
+// session timeout, and the group, restored Stable, ends up Empty.
+func TestGroupsDiskRestoredMemberExpires(t *testing.T) {
+	dir := t.TempDir()
+	b1 := startBroker(t, Config{Storage: openDisk(t, dir, DiskOptions{})})
+	m := newRawMember(t, b1, "gone")
+	m.session = 100
+	m.join()
+	wantCode(t, "join", m.join().ErrorCode, nil)
+	wantCode(t, "sync", m.sync(map[string]string{m.id: "a"}).ErrorCode, nil)
+	closeBroker(t, b1)
+	b2 := startBroker(t, Config{Storage: openDisk(t, dir, DiskOptions{})})
+	rc := dialRaw(t, b2.Addr())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := describeGroup(t, rc, "gone")
+		if d.State == "Empty" && len(d.Members) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restored member did not expire: %+v", d)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -51,20 +51,47 @@ const (
 
 // groupRecord is one entry of the groups log.
 type groupRecord struct {
-	Type         string       `json:"t"`
-	Group        string       `json:"g"`
-	Topic        string       `json:"topic,omitempty"`
-	Partition    int32        `json:"p,omitempty"`
-	Offset       *offsetValue `json:"off,omitempty"`
-	ProtocolType string       `json:"pt,omitempty"`
-	Generation   int32        `json:"gen,omitempty"`
+	Type      string       `json:"t"`
+	Group     string       `json:"g"`
+	Topic     string       `json:"topic,omitempty"`
+	Partition int32        `json:"p,omitempty"`
+	Offset    *offsetValue `json:"off,omitempty"`
+	Meta      *groupMeta   `json:"meta,omitempty"` // of a recGroup
+}
+
+// groupMeta is a group's metadata as Kafka keeps it: protocol, generation,
+// leader and members with their assignments. It is written at the end of
+// each join phase and when the leader's assignment makes the group Stable.
+type groupMeta struct {
+	ProtocolType string        `json:"pt,omitempty"`
+	Protocol     string        `json:"pr,omitempty"`
+	Generation   int32         `json:"gen"`
+	Leader       string        `json:"leader,omitempty"`
+	Members      []savedMember `json:"members,omitempty"`
+}
+
+// savedMember is one member in a groupMeta.
+type savedMember struct {
+	ID           string          `json:"id"`
+	InstanceID   string          `json:"instance,omitempty"`
+	ClientID     string          `json:"client,omitempty"`
+	ClientHost   string          `json:"host,omitempty"`
+	SessionMs    int64           `json:"session"`
+	RebalanceMs  int64           `json:"rebalance"`
+	ProtocolType string          `json:"pt,omitempty"`
+	Protocols    []savedProtocol `json:"protocols,omitempty"`
+	Assignment   []byte          `json:"assignment,omitempty"`
+}
+
+type savedProtocol struct {
+	Name     string `json:"name"`
+	Metadata []byte `json:"meta,omitempty"`
 }
 
 // savedGroup is the persisted state of one group.
 type savedGroup struct {
-	protocolType string
-	generation   int32
-	offsets      map[topicPartition]offsetValue
+	meta    groupMeta
+	offsets map[topicPartition]offsetValue
 }
 
 // groupStore is the groups log and the state it holds. The state is kept
@@ -194,7 +221,9 @@ func (gs *groupStore) apply(r groupRecord) {
 	case recOffsetDelete:
 		delete(sg.offsets, tp)
 	case recGroup:
-		sg.protocolType, sg.generation = r.ProtocolType, r.Generation
+		if r.Meta != nil {
+			sg.meta = *r.Meta
+		}
 	}
 }
 
@@ -243,7 +272,8 @@ func appendGroupRecords(lg *seglog.Log, recs []groupRecord) error {
 func (gs *groupStore) snapshotLocked() []groupRecord {
 	var recs []groupRecord
 	for id, sg := range gs.state {
-		recs = append(recs, groupRecord{Type: recGroup, Group: id, ProtocolType: sg.protocolType, Generation: sg.generation})
+		meta := sg.meta
+		recs = append(recs, groupRecord{Type: recGroup, Group: id, Meta: &meta})
 		for tp, o := range sg.offsets {
 			recs = append(recs, groupRecord{Type: recOffset, Group: id, Topic: tp.topic, Partition: tp.partition, Offset: &o})
 		}
