@@ -68,11 +68,13 @@
 // members' votes; Kafka's error codes for stale generations and unknown or
 // fenced members. In a multi-node Cluster each group is answered by one
 // node, chosen by hashing the group id over the node ids; the others answer
-// NOT_COORDINATOR. Committed offsets and each group's protocol type and
-// generation are kept on disk storage in an internal log (DIR/groups),
-// rewritten from the current state as it grows and replayed before the
-// cluster serves; members are not kept, so after a restart they rejoin. On
-// memory storage groups live as long as the Cluster. Offsets do not expire
+// NOT_COORDINATOR. Committed offsets and group metadata (protocol,
+// generation, leader, members and assignments) are kept on disk storage in
+// an internal log (DIR/groups), rewritten from the current state as it
+// grows and replayed before the cluster serves: after a restart, even a
+// kill -9, a group with members is Stable again, its members carry on
+// without a rebalance if they still heartbeat, and expire if not. On memory
+// storage groups live as long as the Cluster. Offsets do not expire
 // (Kafka's offsets.retention.minutes is not applied).
 //
 // # Topic configs
