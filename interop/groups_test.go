@@ -9,6 +9,7 @@ import (
 
 	"github.com/merlinkafka/merlin/internal/kafkatest"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // kcat -G (librdkafka's balanced consumer) consumes a topic in a group and
@@ -115,4 +116,64 @@ func TestJavaConsumerGroup(t *testing.T) {
 	}
 	cmd := kafkatest.JavaCommand(ctx, java, classpath, t.TempDir(), "-Xmx256m", src, b.addr, "java-group", "java-grp", "600")
 	checkSummary(t, ctx, "JavaGroup.java", cmd, 600, 3)
+}
+
+// A kgo group member rides through kill -9 of merlin-broker: after the
+// restart on the same directory the group is restored with its member and
+// generation (no rebalance), the member keeps consuming from its commits,
+// and nothing is consumed twice.
+func TestKgoGroupSurvivesKill(t *testing.T) {
+	ctx := testContext(t, 2*time.Minute)
+	b := startBroker(t, t.TempDir())
+	createTopic(t, ctx, b.addr, "kgo-kill", 2)
+	cons := kgoClient(t, b.addr, kgo.ConsumerGroup("kgo-kill-grp"), kgo.ConsumeTopics("kgo-kill"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
+		kgo.HeartbeatInterval(200*time.Millisecond), kgo.FetchMaxWait(200*time.Millisecond))
+	seen := map[string]bool{}
+	consume := func(n int) {
+		t.Helper()
+		for got := 0; got < n; {
+			fs := cons.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed %d of %d", got, n)
+			}
+			for _, r := range fs.Records() {
+				if seen[string(r.Value)] {
+					t.Fatalf("%s consumed twice", r.Value)
+				}
+				seen[string(r.Value)] = true
+				got++
+			}
+			if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+				t.Logf("commit: %v", err)
+			}
+		}
+	}
+	produce := func(from, to int) {
+		t.Helper()
+		prod := kgoClient(t, b.addr)
+		for i := from; i < to; i++ {
+			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: "kgo-kill", Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prod.Close()
+	}
+	produce(0, 20)
+	consume(20)
+	if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	member, gen := cons.GroupMetadata()
+
+	b.kill()
+	b.restart()
+	produce(20, 40)
+	consume(20)
+	if m, g := cons.GroupMetadata(); m != member || g != gen {
+		t.Fatalf("member %s generation %d after kill -9 and restart, was %s generation %d", m, g, member, gen)
+	}
+	if len(seen) != 40 {
+		t.Fatalf("consumed %d distinct records, want 40", len(seen))
+	}
 }
