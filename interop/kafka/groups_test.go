@@ -291,6 +291,13 @@ func TestGroupProtocolMatchesKafka(t *testing.T) {
 	}
 	want := transcript(kc.Brokers())
 	got := transcript([]string{b.Addr()})
+	compareTranscripts(t, want, got)
+}
+
+// compareTranscripts fails t at every step where merlin's answer (got)
+// differs from Kafka's (want), and logs Kafka's transcript.
+func compareTranscripts(t *testing.T, want, got []string) {
+	t.Helper()
 	for i := range max(len(want), len(got)) {
 		w, g := "", ""
 		if i < len(want) {
