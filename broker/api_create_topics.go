@@ -11,8 +11,10 @@ package broker
 // than the cluster's nodes), INVALID_REQUEST for a topic named twice in one
 // request, KAFKA_STORAGE_ERROR when the storage fails. Manual replica
 // assignments are accepted for their partition count and first replica
-// (the leader). Topic configs are accepted and ignored. ValidateOnly (v1+)
-// checks without creating. Any broker answers, not only the controller.
+// (the leader). Of the topic configs, those merlin applies on disk storage
+// (see createConfigs) are validated (INVALID_CONFIG) and set; the others
+// are accepted and ignored. ValidateOnly (v1+) checks without creating.
+// Any broker answers, not only the controller.
 
 import (
 	"errors"
@@ -54,7 +56,10 @@ func (c *conn) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response {
 			}
 		}
 		rf := rt.ReplicationFactor
+		cfg, cfgErr := c.createConfigs(rt.Configs)
 		switch {
+		case cfgErr != nil:
+			fail(kerr.InvalidConfig, cfgErr.Error())
 		case seen[rt.Topic] > 1:
 			fail(kerr.InvalidRequest, fmt.Sprintf("topic %q is named more than once", rt.Topic))
 		case len(rt.ReplicaAssignment) > 0 && leaders == nil:
@@ -79,6 +84,8 @@ func (c *conn) handleCreateTopics(req *kmsg.CreateTopicsRequest) kmsg.Response {
 				fail(kerr.InvalidReplicaAssignment, err.Error())
 			case err != nil:
 				fail(kerr.KafkaStorageError, err.Error())
+			case !req.ValidateOnly && c.setCreateConfigs(rt.Topic, cfg) != nil:
+				fail(kerr.KafkaStorageError, "the topic was created, but its configs could not be saved")
 			default:
 				st.TopicID = id
 				st.NumPartitions = partitions

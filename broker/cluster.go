@@ -56,6 +56,7 @@ type Cluster struct {
 
 	nextPID atomic.Int64
 	faults  faults
+	groups  *groupCoordinator
 }
 
 type node struct {
@@ -118,6 +119,10 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 			}
 		}
 	}
+	if c.groups, err = openGroups(c); err != nil {
+		c.closeLogsLocked()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -135,7 +140,7 @@ func (c *Cluster) Close() error {
 			p.closeWaiters()
 		}
 	}
-	return c.storage.Close()
+	return errors.Join(c.groups.close(), c.storage.Close())
 }
 
 func (c *Cluster) closeLogsLocked() {

@@ -189,6 +189,9 @@ type DiskStorage struct {
 	saved  map[topicPartition]bool // partitions of the saved topic list
 	logs   map[topicPartition]*diskLog
 	closed bool
+	// topicCfg holds the per-topic configs, read on first use (see
+	// topic_configs.go).
+	topicCfg *topicConfigStore
 
 	stop chan struct{}
 	done chan struct{}
@@ -591,6 +594,10 @@ func (s *DiskStorage) OpenPartition(topic string, partition int32) (PartitionLog
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: opening %s: %w", dir, err)
+	}
+	if err := s.applyTopicLimitsLocked(topic, lg); err != nil {
+		_ = lg.Close()
+		return nil, err
 	}
 	l := &diskLog{s: s, tp: tp, log: lg}
 	s.logs[tp] = l

@@ -25,6 +25,26 @@ var supportedAPIs = []apiRange{
 	{APIApiVersions, 0, 3},
 	{APICreateTopics, 0, 7},
 	{APIInitProducerID, 0, 4},
+	// The group coordinator (api_groups.go).
+	{APIOffsetCommit, 0, 9},
+	{APIOffsetFetch, 0, 9},
+	{APIFindCoordinator, 0, 6},
+	{APIJoinGroup, 0, 9},
+	{APIHeartbeat, 0, 4},
+	{APILeaveGroup, 0, 5},
+	{APISyncGroup, 0, 5},
+	{APIDescribeGroups, 0, 6},
+	{APIListGroups, 0, 5},
+	{APIDeleteGroups, 0, 2},
+	{APIOffsetDelete, 0, 0},
+	// Admin (api_admin.go).
+	{APIDeleteTopics, 0, 6},
+	{APIDeleteRecords, 0, 2},
+	{APIDescribeConfigs, 0, 4},
+	{APIAlterConfigs, 0, 2},
+	{APIIncrementalAlterConfigs, 0, 1},
+	{APICreatePartitions, 0, 3},
+	{APIDescribeCluster, 0, 2},
 }
 
 func versionsFor(key APIKey) (apiRange, bool) {
@@ -159,6 +179,42 @@ func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
 		return c.handleCreateTopics(req), nil
 	case *kmsg.InitProducerIDRequest:
 		return c.handleInitProducerID(req), nil
+	case *kmsg.FindCoordinatorRequest:
+		return c.handleFindCoordinator(req), nil
+	case *kmsg.JoinGroupRequest:
+		return c.handleJoinGroup(h, req)
+	case *kmsg.SyncGroupRequest:
+		return c.handleSyncGroup(req)
+	case *kmsg.HeartbeatRequest:
+		return c.handleHeartbeat(req), nil
+	case *kmsg.LeaveGroupRequest:
+		return c.handleLeaveGroup(req), nil
+	case *kmsg.OffsetCommitRequest:
+		return c.handleOffsetCommit(req), nil
+	case *kmsg.OffsetFetchRequest:
+		return c.handleOffsetFetch(req), nil
+	case *kmsg.ListGroupsRequest:
+		return c.handleListGroups(req), nil
+	case *kmsg.DescribeGroupsRequest:
+		return c.handleDescribeGroups(req), nil
+	case *kmsg.DeleteGroupsRequest:
+		return c.handleDeleteGroups(req), nil
+	case *kmsg.OffsetDeleteRequest:
+		return c.handleOffsetDelete(req), nil
+	case *kmsg.DeleteTopicsRequest:
+		return c.handleDeleteTopics(req), nil
+	case *kmsg.DeleteRecordsRequest:
+		return c.handleDeleteRecords(req), nil
+	case *kmsg.DescribeConfigsRequest:
+		return c.handleDescribeConfigs(req), nil
+	case *kmsg.AlterConfigsRequest:
+		return c.handleAlterConfigs(req), nil
+	case *kmsg.IncrementalAlterConfigsRequest:
+		return c.handleIncrementalAlterConfigs(req), nil
+	case *kmsg.CreatePartitionsRequest:
+		return c.handleCreatePartitions(req), nil
+	case *kmsg.DescribeClusterRequest:
+		return c.handleDescribeCluster(req), nil
 	}
 	// Unreachable while supportedAPIs and this switch agree.
 	return nil, fmt.Errorf("%w: no handler for %s", errProtocol, h.key)

@@ -27,10 +27,28 @@
 //	ListOffsets     v1-v7   earliest, latest, max timestamp, by timestamp
 //	Metadata        v0-v12  auto-creation, topic ids
 //	ApiVersions     v0-v3   with the v0 downgrade answer of KIP-511
-//	CreateTopics    v0-v7
+//	CreateTopics    v0-v7   topic configs merlin applies are kept (see below)
 //	InitProducerId  v0-v4   idempotent producers (no transactions)
+//	FindCoordinator v0-v6   batched coordinator keys from v4
+//	JoinGroup       v0-v9   MEMBER_ID_REQUIRED (v4+), static members (v5+)
+//	SyncGroup       v0-v5
+//	Heartbeat       v0-v4
+//	LeaveGroup      v0-v5   batched members from v3
+//	OffsetCommit    v0-v9
+//	OffsetFetch     v0-v9   several groups at once from v8
+//	ListGroups      v0-v5   state and type filters
+//	DescribeGroups  v0-v6
+//	DeleteGroups    v0-v2
+//	OffsetDelete    v0
+//	DeleteTopics    v0-v6   data removed, names reusable, by topic id from v6
+//	DeleteRecords   v0-v2   moves the log start offset
+//	CreatePartitions v0-v3
+//	DescribeConfigs v0-v4   topic and broker configs
+//	AlterConfigs    v0-v2   topic configs, on disk storage
+//	IncrementalAlterConfigs v0-v1
+//	DescribeCluster v0-v2
 //
-// There are no consumer groups, transactions, ACLs, SASL or TLS yet.
+// There are no transactions, KIP-848 consumer groups, ACLs, SASL or TLS yet.
 //
 // Bad input never crashes the broker. Frames longer than
 // Config.MaxRequestSize, negative or truncated lengths, unknown request
@@ -70,6 +88,37 @@
 // only VerifyDisk detects ahead of time) is answered CORRUPT_MESSAGE, as
 // Kafka answers corrupt records; consumers get past it by seeking to the
 // offset VerifyDisk reports after the damage.
+//
+// # Consumer groups
+//
+// The classic group protocol follows Kafka's group coordinator: the states
+// Empty, PreparingRebalance, CompletingRebalance, Stable and Dead; a join
+// phase that ends when every member has joined or the longest rebalance
+// timeout has passed; session timeouts kept by heartbeats, commits, joins
+// and syncs; static membership (KIP-345); the protocol chosen by the
+// members' votes; Kafka's error codes for stale generations and unknown or
+// fenced members. In a multi-node Cluster each group is answered by one
+// node, chosen by hashing the group id over the node ids; the others answer
+// NOT_COORDINATOR. Committed offsets and group metadata (protocol,
+// generation, leader, members and assignments) are kept on disk storage in
+// an internal log (DIR/groups), rewritten from the current state as it
+// grows and replayed before the cluster serves: after a restart, even a
+// kill -9, a group with members is Stable again, its members carry on
+// without a rebalance if they still heartbeat, and expire if not. On memory
+// storage groups live as long as the Cluster. Offsets do not expire
+// (Kafka's offsets.retention.minutes is not applied).
+//
+// # Topic configs
+//
+// DescribeConfigs reports the limits in effect for a topic: the storage's
+// (DiskOptions), overridden per topic on disk storage by CreateTopics,
+// AlterConfigs or IncrementalAlterConfigs for the configs merlin applies:
+// retention.ms, retention.bytes, segment.bytes and segment.ms
+// (cleanup.policy only as "delete": there is no compaction). The overrides are kept in
+// DIR/topic-configs.json and applied to the partition logs at once.
+// max.message.bytes is ClusterConfig.MaxMessageBytes, read-only. Altering
+// other configs is refused with INVALID_CONFIG (CreateTopics ignores them);
+// memory storage keeps every batch and refuses alterations.
 //
 // # Storage
 //

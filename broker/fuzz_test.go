@@ -147,6 +147,8 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.Version = v
 		reqs = append(reqs, req)
+	default:
+		reqs = moreSampleRequests(key, v, tags)
 	}
 	return reqs
 }
@@ -167,7 +169,7 @@ func builtFrames(t testing.TB) [][]byte {
 }
 
 // fuzzBroker is a broker that is not listening, with topic "seed" (two
-// partitions, a few batches) and fetches that never wait.
+// partitions, a few batches), and fetches and group joins that never wait.
 func fuzzBroker(t testing.TB) *Broker {
 	b, err := New(Config{
 		Logger:         slog.New(slog.DiscardHandler),
@@ -178,6 +180,7 @@ func fuzzBroker(t testing.TB) *Broker {
 		t.Fatal(err)
 	}
 	b.maxFetchWait = 0
+	b.cluster.groups.maxWait = 0
 	createTopic(t, b, "seed", 2)
 	p := b.cluster.partition("seed", 0)
 	for range 2 {

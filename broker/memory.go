@@ -90,6 +90,7 @@ type memoryLog struct {
 	mu      sync.RWMutex
 	batches []memoryBatch
 	next    int64
+	start   int64  // set by DeleteRecordsBefore (see startLocked)
 	free    []byte // unused tail of the current arena chunk
 	chunk   int    // size of the current arena chunk
 }
@@ -148,10 +149,7 @@ func (l *memoryLog) alloc(n int) []byte {
 func (l *memoryLog) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	start := int64(0)
-	if len(l.batches) > 0 {
-		start = l.batches[0].base
-	}
+	start := l.startLocked()
 	if offset < start || offset > l.next {
 		return dst, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, l.next)
 	}
@@ -171,10 +169,7 @@ func (l *memoryLog) Read(offset int64, maxBytes int, dst []byte) ([]byte, error)
 func (l *memoryLog) StartOffset() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if len(l.batches) == 0 {
-		return l.next
-	}
-	return l.batches[0].base
+	return l.startLocked()
 }
 
 func (l *memoryLog) NextOffset() int64 {

@@ -188,7 +188,9 @@ func checkRequestShape(key APIKey, version int16, body []byte) error {
 		}
 		w.tags(nil)
 	default:
-		return fmt.Errorf("%w: no shape for %s", errProtocol, key)
+		if !w.moreShapes(key, v) {
+			return fmt.Errorf("%w: no shape for %s", errProtocol, key)
+		}
 	}
 	return w.err()
 }

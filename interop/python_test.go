@@ -40,14 +40,21 @@ func python(t *testing.T, module, debianPackage string) string {
 func runScript(t *testing.T, py, script, addr, topic string, n, partitions int) {
 	t.Helper()
 	ctx := testContext(t, 3*time.Minute)
-	cmd := exec.CommandContext(ctx, py, "testdata/"+script, addr, topic, fmt.Sprint(n))
+	checkSummary(t, ctx, script, exec.CommandContext(ctx, py, "testdata/"+script, addr, topic, fmt.Sprint(n)), n, partitions)
+}
+
+// checkSummary runs cmd (made with ctx), a test program that prints a JSON
+// summary as its last line, and checks that it produced and consumed n
+// records over partitions partitions.
+func checkSummary(t *testing.T, ctx context.Context, name string, cmd *exec.Cmd, n, partitions int) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("%s did not finish in time; stderr:\n%s", script, stderr.String())
+			t.Fatalf("%s did not finish in time; stderr:\n%s", name, stderr.String())
 		}
-		t.Fatalf("%s: %v; stderr:\n%s", script, err, stderr.String())
+		t.Fatalf("%s: %v; stderr:\n%s", name, err, stderr.String())
 	}
 	var sum struct{ Produced, Consumed, Partitions int }
 	last := stdout.String()
@@ -56,7 +63,7 @@ func runScript(t *testing.T, py, script, addr, topic string, n, partitions int) 
 	}
 	if err := json.Unmarshal([]byte(last), &sum); err != nil || sum.Produced != n || sum.Consumed != n || sum.Partitions != partitions {
 		t.Fatalf("%s: summary %q (%v), want %d produced and consumed over %d partitions; stderr:\n%s",
-			script, stdout.String(), err, n, partitions, stderr.String())
+			name, stdout.String(), err, n, partitions, stderr.String())
 	}
 }
 

@@ -17,6 +17,11 @@
 // partition), which alone accepts its produces and fetches. There is no
 // replication.
 //
+// Consumer groups work as on package broker: each group is coordinated by
+// one of the brokers (FindCoordinator names it; the others answer
+// NOT_COORDINATOR), and stopping that broker makes the group unreachable
+// until it starts again (members whose session timed out meanwhile rejoin).
+//
 // # Faults
 //
 // Stop closes a broker's listener and connections, as if its process died:

@@ -28,6 +28,7 @@ type Log struct {
 	// writeSeq. It is held only to copy or publish them.
 	mu       sync.RWMutex
 	segs     []*segment // ascending base offsets; the last is active
+	logStart int64      // set by DeleteBefore; StartOffset is at least this
 	active   *segment   // written under wmu and mu
 	writeSeq uint64     // appends so far
 
@@ -72,12 +73,16 @@ func newLog(dir string, o Options, segs []*segment) *Log {
 func (l *Log) Dir() string { return l.dir }
 
 // StartOffset returns the first offset the log holds (Kafka's log start
-// offset). It moves forward when retention deletes segments.
+// offset). It moves forward when retention deletes segments and when
+// DeleteBefore moves it.
 func (l *Log) StartOffset() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.segs[0].base
+	return l.startLocked()
 }
+
+// startLocked is StartOffset with mu held.
+func (l *Log) startLocked() int64 { return max(l.segs[0].base, l.logStart) }
 
 // NextOffset returns the offset the next appended record will get (Kafka's
 // log end offset).
@@ -368,7 +373,7 @@ func (l *Log) acquire(offset int64) (v segView, ok bool, err error) {
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	start, next := l.segs[0].base, l.active.next
+	start, next := l.startLocked(), l.active.next
 	if offset < start || offset > next {
 		return segView{}, false, fmt.Errorf("%w: offset %d, log holds %d to %d", ErrOffsetOutOfRange, offset, start, next)
 	}

@@ -69,7 +69,13 @@ func Open(dir string, opts Options) (*Log, error) {
 				"dir", dir, "segment", segmentName(prev.base), "ends_at_offset", prev.next, "next_segment", segmentName(segs[i].base))
 		}
 	}
-	return newLog(dir, o, segs), nil
+	start, err := loadStartOffset(dir, segs)
+	if err != nil {
+		return fail(err)
+	}
+	l := newLog(dir, o, segs)
+	l.logStart = start
+	return l, nil
 }
 
 // createSegmentFile creates an empty segment file and makes its directory

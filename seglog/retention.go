@@ -1,10 +1,7 @@
 package seglog
 
 import (
-	"errors"
 	"time"
-
-	"github.com/merlinkafka/merlin/internal/fsutil"
 )
 
 // ApplyRetention deletes the oldest sealed segments that retention allows
@@ -23,13 +20,14 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 	if l.closed.Load() {
 		return 0, ErrClosed
 	}
-	if l.opts.RetentionAge <= 0 && l.opts.RetentionBytes <= 0 {
-		return 0, nil
-	}
 	l.retMu.Lock()
 	defer l.retMu.Unlock()
 	if l.closed.Load() {
 		return 0, ErrClosed
+	}
+	// Read under retMu: SetLimits changes them.
+	if l.opts.RetentionAge <= 0 && l.opts.RetentionBytes <= 0 {
+		return 0, nil
 	}
 	l.mu.RLock()
 	segs := append([]*segment(nil), l.segs...)
@@ -67,17 +65,5 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 	l.segs = append([]*segment(nil), l.segs[len(victims):]...)
 	l.mu.Unlock()
 
-	var errs []error
-	for _, s := range victims {
-		if err := s.markDeleted(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	errs = append(errs, fsutil.SyncDir(l.dir))
-	for _, s := range victims {
-		l.logger.Info("seglog: retention deleted segment", "dir", l.dir, "segment", segmentName(s.base),
-			"from_offset", s.base, "to_offset", s.next, "bytes", s.diskSize)
-		s.release()
-	}
-	return len(victims), errors.Join(errs...)
+	return len(victims), l.deleteSegments(victims, "seglog: retention deleted segment")
 }

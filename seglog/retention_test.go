@@ -1,6 +1,7 @@
 package seglog
 
 import (
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -138,5 +139,62 @@ func TestRetentionWhileSliceOpen(t *testing.T) {
 	s.Close()
 	if got := len(segFiles(t, dir, ".deleted")); got != 0 {
 		t.Fatalf("%d .deleted files after the last Slice closed", got)
+	}
+}
+
+// SetLimits changes retention and rolling on an open log.
+func TestSetLimits(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), Options{SegmentBytes: 1 << 20, Logger: quiet()})
+	defer l.Close()
+	appendN(t, l, 5, 1, 1)
+	if n := l.Segments(); n != 1 {
+		t.Fatalf("%d segments before SetLimits", n)
+	}
+	if n, err := l.ApplyRetention(time.Now()); err != nil || n != 0 {
+		t.Fatalf("retention without limits deleted %d: %v", n, err)
+	}
+	l.SetLimits(Limits{SegmentBytes: 1, RetentionBytes: 1})
+	appendN(t, l, 3, 1, 1)
+	if n := l.Segments(); n != 4 {
+		t.Fatalf("%d segments after appending 3 batches with 1-byte segments", n)
+	}
+	if n, err := l.ApplyRetention(time.Now()); err != nil || n != 3 || l.StartOffset() != 7 {
+		t.Fatalf("retention deleted %d segments (%v), start %d; want 3, start 7", n, err, l.StartOffset())
+	}
+}
+
+// DeleteBefore moves the start offset, deletes the segments wholly below
+// it, refuses offsets past the end, and its offset survives a reopen.
+func TestDeleteBefore(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{SegmentRecords: 10, Logger: quiet()})
+	appendN(t, l, 25, 1, 1) // segments at 0, 10, 20
+	if start, err := l.DeleteBefore(13); err != nil || start != 13 || l.StartOffset() != 13 || l.Segments() != 2 {
+		t.Fatalf("DeleteBefore(13): start %d, %v; StartOffset %d, %d segments", start, err, l.StartOffset(), l.Segments())
+	}
+	if _, err := l.Read(12, 1<<20); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read below the start offset: %v", err)
+	}
+	if sl, err := l.Read(13, 1<<20); err != nil || sl.BaseOffset() != 13 {
+		t.Fatalf("read at the start offset: base %d, %v", sl.BaseOffset(), err)
+	} else {
+		sl.Close()
+	}
+	if start, err := l.DeleteBefore(5); err != nil || start != 13 {
+		t.Fatalf("DeleteBefore below the start: %d, %v", start, err)
+	}
+	if _, err := l.DeleteBefore(26); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("DeleteBefore past the end: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, Options{SegmentRecords: 10, Logger: quiet()})
+	defer l.Close()
+	if l.StartOffset() != 13 || l.NextOffset() != 25 {
+		t.Fatalf("after reopen: %d..%d, want 13..25", l.StartOffset(), l.NextOffset())
+	}
+	if start, err := l.DeleteBefore(25); err != nil || start != 25 || l.Segments() != 1 {
+		t.Fatalf("DeleteBefore(end): %d, %v, %d segments", start, err, l.Segments())
 	}
 }

@@ -1,0 +1,70 @@
+"""Consumer group round trip through merlin-broker with kafka-python.
+
+Usage: kafkapython_group.py BOOTSTRAP TOPIC N
+
+As confluent_group.py: N/2 records consumed in a group and committed, the
+consumer closed, the other half produced and consumed by a new consumer of
+the same group, which must start at the commits. Prints one line of JSON;
+exits non-zero with a message on stderr at the first problem.
+"""
+import json
+import sys
+import time
+
+from kafka import KafkaConsumer, KafkaProducer
+
+
+def fail(msg):
+    print("kafkapython_group: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    half = n // 2
+    deadline = time.time() + 120
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+
+    def produce(lo, hi):
+        futures = [producer.send(topic, value=str(i).encode()) for i in range(lo, hi)]
+        producer.flush(60)
+        for f in futures:
+            f.get(timeout=10)
+
+    seen = set()
+    partitions = set()
+
+    def consume(want):
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id="merlin-interop-kafkapython",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+        )
+        got = 0
+        while got < want:
+            if time.time() > deadline:
+                fail("consumed %d of %d before the deadline" % (len(seen), n))
+            for records in consumer.poll(timeout_ms=1000).values():
+                for r in records:
+                    i = int(r.value)
+                    if i in seen:
+                        fail("record %d consumed twice" % i)
+                    seen.add(i)
+                    partitions.add(r.partition)
+                    got += 1
+        consumer.commit()
+        consumer.close()
+        return got
+
+    produce(0, half)
+    consumed = consume(half)
+    produce(half, n)
+    consumed += consume(n - half)
+    print(json.dumps({"produced": n, "consumed": consumed, "partitions": len(partitions)}))
+
+
+main()
