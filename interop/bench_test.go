@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// W1 of BENCHMARKS.md, poe's published workload: 20 concurrent producers,
+// W1 of docs/BENCHMARKS.md, poe's published workload: 20 concurrent producers,
 // each call 100 messages of 100 bytes, to 1 topic and to 100 topics; then
 // everything is read back. poe published, on a 12-core i7 server with an
 // SSD, 50-60 000 msgs/s written and 3 300 000 msgs/s read.
@@ -42,7 +42,7 @@ import (
 //	               before its answer
 //	merlin-memory  the same binary with --memory, for the cost of the disk
 //	kfake-disk     franz-go's kfake, on disk (DataDir), in the benchmark's
-//	               own process (it is a library), as the peer BENCHMARKS.md
+//	               own process (it is a library), as the peer docs/BENCHMARKS.md
 //	               names
 //
 // Metrics: write-msgs/s and read-msgs/s (ns/op is the write time per call).

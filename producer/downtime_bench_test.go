@@ -17,7 +17,7 @@ func heapInUse() uint64 {
 	return ms.HeapAlloc
 }
 
-// BenchmarkDowntimeBuffer is W7 of BENCHMARKS.md: every broker is down,
+// BenchmarkDowntimeBuffer is W7 of docs/BENCHMARKS.md: every broker is down,
 // 1 000 000 messages of 100 bytes (each its own slice, as an application
 // would make them) are buffered; it reports the heap each buffered message
 // costs, then the rate at which the buffer replays when the brokers return.

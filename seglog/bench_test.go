@@ -10,7 +10,7 @@ import (
 	"github.com/merlinkafka/merlin/internal/kbatch"
 )
 
-// W6 of BENCHMARKS.md: append and read of 100-byte records in batches of
+// W6 of docs/BENCHMARKS.md: append and read of 100-byte records in batches of
 // 100. One op is one batch; ns/record is the figure to compare with
 // queuefka's 322 ns/op (write) and 316 ns/op (read) per message.
 

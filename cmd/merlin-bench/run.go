@@ -40,7 +40,7 @@ type args struct {
 }
 
 func (args) Description() string {
-	return "merlin-bench produces the same messages with merlin, franz-go kgo and sarama to the\nsame broker in one run and prints one table (workloads W2-W5 of BENCHMARKS.md).\n"
+	return "merlin-bench produces the same messages with merlin, franz-go kgo and sarama to the\nsame broker in one run and prints one table (workloads W2-W5 of docs/BENCHMARKS.md).\n"
 }
 
 // run is the whole program: it parses argv, runs the benchmarks, writes the
