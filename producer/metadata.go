@@ -36,7 +36,7 @@ type topicState struct {
 	unknownSeen int
 	gone        atomic.Bool
 
-	created time.Time              // first use
+	created time.Time             // first use
 	lastErr atomic.Pointer[error] // why its first metadata failed, if it did
 
 	// recs recycles the slabs batches keep their messages in, so that a
