@@ -54,8 +54,9 @@ type Cluster struct {
 	nextLeader int
 	closed     bool
 
-	nextPID atomic.Int64
-	faults  faults
+	nextPID  atomic.Int64
+	firstPID int64 // nextPID once restored, for ProducerIDsAllocated
+	faults   faults
 }
 
 type node struct {
@@ -118,6 +119,7 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 			}
 		}
 	}
+	c.firstPID = c.nextPID.Load()
 	return c, nil
 }
 
