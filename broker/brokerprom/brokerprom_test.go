@@ -3,14 +3,13 @@ package brokerprom
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/internal/brokertest"
 	"github.com/merlinkafka/merlin/seglog"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -18,24 +17,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-func quiet(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-func startBroker(t *testing.T, cfg broker.Config) *broker.Broker {
-	t.Helper()
-	cfg.Logger = quiet(t)
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
-}
 
 // produceAndConsume produces n records to topic with kgo and consumes
 // them back.
@@ -130,17 +111,11 @@ metrics:
 	return sum
 }
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // TestScrapeAfterKgo scrapes /metrics after a kgo client produced and
 // consumed, and checks the values against what happened.
 func TestScrapeAfterKgo(t *testing.T) {
-	ctx := testContext(t)
-	b := startBroker(t, broker.Config{})
+	ctx := brokertest.Context(t)
+	b := brokertest.Start(t, broker.Config{})
 	if err := b.Cluster().CreateTopic("prom", 2); err != nil {
 		t.Fatal(err)
 	}
@@ -211,11 +186,11 @@ func TestScrapeAfterKgo(t *testing.T) {
 // with a topic of one partition.
 func startDiskBroker(t *testing.T, topic string, segmentRecords int64) *broker.Broker {
 	t.Helper()
-	st, err := broker.NewDiskStorage(t.TempDir(), broker.DiskOptions{Logger: quiet(t), Flush: seglog.FlushAlways(), SegmentRecords: segmentRecords})
+	st, err := broker.NewDiskStorage(t.TempDir(), broker.DiskOptions{Logger: brokertest.Logger(t), Flush: seglog.FlushAlways(), SegmentRecords: segmentRecords})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startBroker(t, broker.Config{Storage: st})
+	b := brokertest.Start(t, broker.Config{Storage: st})
 	if err := b.Cluster().CreateTopic(topic, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +200,7 @@ func startDiskBroker(t *testing.T, topic string, segmentRecords int64) *broker.B
 // TestScrapeDisk checks the metrics only disk storage has: segments and
 // fsyncs.
 func TestScrapeDisk(t *testing.T) {
-	ctx := testContext(t)
+	ctx := brokertest.Context(t)
 	b := startDiskBroker(t, "disk", 5)
 	produceAndConsume(t, ctx, b.Addr(), "disk", 12)
 	mfs := scrape(t, ctx, Handler(b))
@@ -241,7 +216,7 @@ func TestScrapeDisk(t *testing.T) {
 // TestLint checks the collector's metrics with Prometheus's linter, with
 // every kind of series present (disk storage, requests, refusals).
 func TestLint(t *testing.T) {
-	ctx := testContext(t)
+	ctx := brokertest.Context(t)
 	b := startDiskBroker(t, "lint", 0)
 	produceAndConsume(t, ctx, b.Addr(), "lint", 3)
 	c := NewCollector(b)
