@@ -6,33 +6,15 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/brokertest"
 	"github.com/merlinkafka/merlin/internal/cli"
 	"github.com/merlinkafka/merlin/internal/syncbuf"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-func httpGet(t *testing.T, ctx context.Context, url string) string {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
-	}
-	return string(body)
-}
 
 // --metrics and --console serve while the broker does, print their URLs
 // after the listening line, and stop with it.
@@ -72,13 +54,13 @@ func TestRunMetricsAndConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	if m := httpGet(t, ctx, metricsURL); !strings.Contains(m, `merlin_broker_log_end_offset{partition="0",topic="cmd"} 1`) {
+	if m := brokertest.Get(t, ctx, metricsURL); !strings.Contains(m, `merlin_broker_log_end_offset{partition="0",topic="cmd"} 1`) {
 		t.Errorf("metrics without cmd's end offset:\n%s", m)
 	}
-	if c := httpGet(t, ctx, consoleURL+"api/topics"); !strings.Contains(c, `"name":"cmd"`) {
+	if c := brokertest.Get(t, ctx, consoleURL+"api/topics"); !strings.Contains(c, `"name":"cmd"`) {
 		t.Errorf("console topics %s", c)
 	}
-	if page := httpGet(t, ctx, consoleURL); !strings.Contains(page, "merlin broker") {
+	if page := brokertest.Get(t, ctx, consoleURL); !strings.Contains(page, "merlin broker") {
 		t.Errorf("console page %q", page)
 	}
 
