@@ -9,15 +9,16 @@ package broker
 // table of the API keys and versions the broker answers (supportedAPIs).
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// LatencyBounds are the upper bounds of the buckets of every Histogram the
+// latencyBounds are the upper bounds of the buckets of every Histogram the
 // broker keeps: request latencies and fsync durations, from 50µs to 30s.
-var LatencyBounds = []time.Duration{
+var latencyBounds = [...]time.Duration{
 	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
 	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
@@ -25,14 +26,20 @@ var LatencyBounds = []time.Duration{
 	10 * time.Second, 30 * time.Second,
 }
 
-// numBuckets is len(LatencyBounds) plus the bucket above the last bound.
-const numBuckets = 19
+// numBuckets is the number of bounds plus the bucket above the last.
+const numBuckets = len(latencyBounds) + 1
+
+// LatencyBounds returns the upper bounds of the buckets of every Histogram
+// the broker keeps (request latencies, fsync durations): 18 bounds from
+// 50µs to 30s.
+func LatencyBounds() []time.Duration { return slices.Clone(latencyBounds[:]) }
 
 // Histogram is a snapshot of durations counted in the buckets of
 // LatencyBounds.
 type Histogram struct {
-	// Counts[i] counts the durations in (LatencyBounds[i-1],
-	// LatencyBounds[i]]; the last element counts those above every bound.
+	// Counts[i] counts the durations in (LatencyBounds()[i-1],
+	// LatencyBounds()[i]]; the last element counts those above every
+	// bound.
 	// Not cumulative.
 	Counts [numBuckets]uint64
 	// Count is the number of durations, the sum of Counts.
@@ -49,7 +56,7 @@ type histogram struct {
 
 func (h *histogram) observe(d time.Duration) {
 	i := 0
-	for i < len(LatencyBounds) && d > LatencyBounds[i] {
+	for i < len(latencyBounds) && d > latencyBounds[i] {
 		i++
 	}
 	h.counts[i].Add(1)

@@ -154,9 +154,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // histogram converts a broker.Histogram, whose buckets are not cumulative,
 // to a Prometheus histogram.
 func histogram(d *prometheus.Desc, h broker.Histogram, labels ...string) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(broker.LatencyBounds))
+	bounds := broker.LatencyBounds()
+	buckets := make(map[float64]uint64, len(bounds))
 	var cum uint64
-	for i, bound := range broker.LatencyBounds {
+	for i, bound := range bounds {
 		cum += h.Counts[i]
 		buckets[bound.Seconds()] = cum
 	}
