@@ -47,6 +47,7 @@ type Broker struct {
 
 	budget *byteBudget // Config.QueuedMaxRequestBytes
 	logs   brokerLogs
+	stats  *brokerStats // see Stats
 
 	// maxFetchWait caps Fetch's MaxWaitMillis (Config.MaxFetchWait);
 	// negative: no cap. The fuzz targets set it to 0 so that nothing
@@ -73,6 +74,7 @@ func New(cfg Config) (*Broker, error) {
 		done:         make(chan struct{}),
 		budget:       newByteBudget(cfg.QueuedMaxRequestBytes),
 		maxFetchWait: cfg.MaxFetchWait,
+		stats:        newBrokerStats(),
 	}
 	b.logs = newBrokerLogs(b.log)
 	if b.cluster == nil {
@@ -233,6 +235,7 @@ func (b *Broker) accept(ln net.Listener) {
 			continue
 		}
 		b.conns[c] = struct{}{}
+		b.stats.accepted.Add(1)
 		if c.ip != "" {
 			b.perIP[c.ip]++
 		}
@@ -246,9 +249,11 @@ func (b *Broker) accept(ln net.Listener) {
 // MaxConnectionsPerIP, or returns "".
 func (b *Broker) refuseLocked(c *conn) string {
 	if n := b.cfg.MaxConnections; n > 0 && len(b.conns) >= n {
+		b.stats.refusedMax.Add(1)
 		return fmt.Sprintf("%d connections are open (MaxConnections)", len(b.conns))
 	}
 	if n := b.cfg.MaxConnectionsPerIP; n > 0 && c.ip != "" && b.perIP[c.ip] >= n {
+		b.stats.refusedIP.Add(1)
 		return fmt.Sprintf("%d connections from %s are open (MaxConnectionsPerIP)", b.perIP[c.ip], c.ip)
 	}
 	return ""

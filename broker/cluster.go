@@ -54,9 +54,10 @@ type Cluster struct {
 	nextLeader int
 	closed     bool
 
-	nextPID atomic.Int64
-	faults  faults
-	groups  *groupCoordinator
+	nextPID  atomic.Int64
+	firstPID int64 // nextPID once restored, for ProducerIDsAllocated
+	faults   faults
+	groups   *groupCoordinator
 }
 
 type node struct {
@@ -119,6 +120,7 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 			}
 		}
 	}
+	c.firstPID = c.nextPID.Load()
 	if c.groups, err = openGroups(c); err != nil {
 		c.closeLogsLocked()
 		return nil, err

@@ -77,12 +77,15 @@ type conn struct {
 
 	// onFlush, in tests without a socket, receives what would be written.
 	onFlush func([]byte)
+
+	info connInfo // for Broker.Clients
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{b: b, nc: nc, src: nc, ctx: ctx, cancel: cancel}
 	c.rbuf = c.idle[:]
+	c.info.connected = time.Now()
 	if nc != nil {
 		if tcp, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.ip = tcp.IP.String()
@@ -193,7 +196,11 @@ func (c *conn) step() error {
 	if err != nil {
 		return err
 	}
+	c.b.stats.received(c, 4+len(frame))
 	if err := c.handle(frame); err != nil {
+		if errors.Is(err, errProtocol) {
+			c.b.stats.rejected.Add(1)
+		}
 		return err
 	}
 	c.afterFrame()
@@ -402,6 +409,7 @@ func (c *conn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
+	c.b.stats.sent(c, len(c.out))
 	var err error
 	switch {
 	case c.nc != nil:

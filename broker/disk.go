@@ -195,6 +195,8 @@ type DiskStorage struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	syncs histogram // segment fsyncs, for SyncStats
 }
 
 var _ Storage = (*DiskStorage)(nil)
@@ -591,6 +593,7 @@ func (s *DiskStorage) OpenPartition(topic string, partition int32) (PartitionLog
 		RetentionBytes: s.opts.RetentionBytes,
 		Files:          s.files,
 		Logger:         s.log.With("topic", topic, "partition", partition),
+		OnSync:         s.syncs.observe,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: opening %s: %w", dir, err)
@@ -746,6 +749,8 @@ func (l *diskLog) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
 }
 
 func (l *diskLog) StartOffset() int64 { return l.log.StartOffset() }
+func (l *diskLog) Size() int64        { return l.log.Size() }
+func (l *diskLog) Segments() int      { return l.log.Segments() }
 func (l *diskLog) NextOffset() int64  { return l.log.NextOffset() }
 
 func (l *diskLog) OffsetForTime(ts int64) (int64, bool) {

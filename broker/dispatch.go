@@ -154,6 +154,7 @@ func (c *conn) handle(frame []byte) error {
 		return err
 	}
 	resp, err := c.dispatch(h, req)
+	c.b.stats.answered(c, h, resp, err)
 	if err != nil || resp == nil {
 		return err
 	}

@@ -93,6 +93,7 @@ type memoryLog struct {
 	start   int64  // set by DeleteRecordsBefore (see startLocked)
 	free    []byte // unused tail of the current arena chunk
 	chunk   int    // size of the current arena chunk
+	size    int64  // bytes of the batches held
 }
 
 type memoryBatch struct {
@@ -128,6 +129,7 @@ func (l *memoryLog) Append(batch []byte) (int64, error) {
 		data:  data,
 	})
 	l.next = base + int64(h.LastOffsetDelta) + 1
+	l.size += int64(len(batch))
 	return base, nil
 }
 
@@ -186,6 +188,13 @@ func (l *memoryLog) OffsetForTime(ts int64) (int64, bool) {
 		return 0, false
 	}
 	return l.batches[i].base, true
+}
+
+// Size returns the bytes of the batches held.
+func (l *memoryLog) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.size
 }
 
 func (l *memoryLog) Close() error { return nil }

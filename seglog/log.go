@@ -276,7 +276,12 @@ func (l *Log) fsyncSegment(s *segment) error {
 	}
 	defer s.file.release()
 	l.syncs.Add(1)
-	if err := f.Sync(); err != nil {
+	start := time.Now()
+	err = f.Sync()
+	if l.opts.OnSync != nil {
+		l.opts.OnSync(time.Since(start))
+	}
+	if err != nil {
 		return fmt.Errorf("seglog: fsync %s: %w", segmentName(s.base), err)
 	}
 	return nil

@@ -73,6 +73,12 @@ type Options struct {
 	// Now is the clock for segment ages and roll decisions; nil means
 	// time.Now. Tests set it to control rolling by age.
 	Now func() time.Time
+
+	// OnSync, when set, is called after each fsync of a segment file
+	// (those of the flush policy, of rolls, of Sync and Close; not those
+	// of directories and index files) with its duration, for metrics. It
+	// must be quick and safe for concurrent use.
+	OnSync func(time.Duration)
 }
 
 func (o Options) withDefaults() Options {

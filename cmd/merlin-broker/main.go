@@ -14,6 +14,7 @@
 //	              [--idle-timeout DURATION] [--request-timeout DURATION]
 //	              [--max-fetch-wait DURATION] [--max-request-size SIZE]
 //	              [--queued-max-request-bytes SIZE] [--verify-on-start]
+//	              [--metrics HOST:PORT] [--console HOST:PORT]
 //	merlin-broker verify [--dir DIR]
 //
 // It prints "merlin-broker listening on HOST:PORT" once it accepts
@@ -130,6 +131,18 @@
 // restart cuts it off cleanly: a loss never leaves a gap or garbage in the
 // middle.
 //
+// # Metrics and console
+//
+// --metrics 127.0.0.1:PORT serves Prometheus metrics at /metrics (package
+// broker/brokerprom lists them: requests, errors and latency by API,
+// bytes, connections, partitions' offsets, sizes and segments, fsyncs,
+// producer ids). --console 127.0.0.1:PORT serves a read-only web page of
+// the broker (package broker/console): topics and partitions, the newest
+// messages of a partition, connected clients, idempotent producers and a
+// live chart of produce and fetch rates. Neither has authentication, so
+// both take only loopback addresses (127.0.0.0/8, [::1], localhost); each
+// prints its URL after the listening line, and stops with the broker.
+//
 // # Exit status
 //
 // 0 after a clean stop; 1 when the broker cannot start: the data directory
@@ -185,6 +198,9 @@ type args struct {
 	AdvertisedHost string `arg:"--advertised-host" help:"host given to clients in Metadata (default: the listen address)" placeholder:"HOST"`
 	AdvertisedPort int32  `arg:"--advertised-port" help:"port given to clients in Metadata (default: the listen port)" placeholder:"PORT"`
 	LogLevel       string `arg:"--log-level" default:"info" help:"debug, info, warn or error"`
+
+	Metrics string `arg:"--metrics" help:"serve Prometheus metrics at http://HOST:PORT/metrics (loopback only)" placeholder:"HOST:PORT"`
+	Console string `arg:"--console" help:"serve a read-only web console at http://HOST:PORT/ (loopback only)" placeholder:"HOST:PORT"`
 }
 
 func (args) Description() string {
@@ -292,6 +308,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if a.MaxRequestSize < 1 || a.MaxRequestSize > math.MaxInt32 {
 		return usage("--max-request-size: must be in [1, %d], got %d", math.MaxInt32, a.MaxRequestSize)
 	}
+	if msg := observerFlagError(&a); msg != "" {
+		return usage("%s", msg)
+	}
 	maxConns := int(a.MaxConnections)
 	if a.MaxConnections == connLimitAuto {
 		maxConns = autoMaxConnections(a.MaxOpenFiles)
@@ -356,14 +375,22 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "merlin-broker: cannot listen on %s: %v\n", a.Listen, err)
 		return cli.ExitError
 	}
+	obs, err := startObservers(&a, b, logger)
+	if err != nil {
+		_ = b.Close()
+		fmt.Fprintf(stderr, "merlin-broker: %v\n", err)
+		return cli.ExitError
+	}
 	logger.Info("limits", "max_connections", maxConns, "max_connections_per_ip", a.MaxConnectionsPerIP,
 		"idle_timeout", time.Duration(a.IdleTimeout), "request_timeout", time.Duration(a.RequestTimeout),
 		"max_fetch_wait", time.Duration(a.MaxFetchWait), "queued_max_request_bytes", int64(a.QueuedMaxRequestBytes),
 		"max_partitions", a.MaxPartitions, "max_partitions_per_topic", a.MaxTopicPartitions)
 	fmt.Fprintf(stdout, "merlin-broker listening on %s\n", b.Addr())
+	obs.print(&a, stdout)
 	<-ctx.Done()
 	logger.Info("stopping", "reason", context.Cause(ctx))
-	if err := b.Close(); err != nil {
+	err = errors.Join(b.Close(), obs.close())
+	if err != nil {
 		fmt.Fprintf(stderr, "merlin-broker: closing: %v\n", err)
 		return cli.ExitError
 	}
