@@ -72,6 +72,9 @@ var (
 	producersDesc     = desc("idempotent_producers", "Idempotent producer ids with state on a partition.", "topic", "partition")
 	pidsDesc          = desc("producer_ids_allocated_total", "Producer ids handed out by InitProducerId since the broker started.")
 	fsyncDurationDesc = desc("fsync_duration_seconds", "Duration of the fsyncs of segment files (disk storage); the count is the number of fsyncs.")
+	groupsDesc        = desc("consumer_groups", "Consumer groups, by state.", "state")
+	groupMembersDesc  = desc("consumer_group_members", "Members of a consumer group.", "group")
+	groupLagDesc      = desc("consumer_group_lag", "Records a consumer group has not committed, summed over the partitions of a topic it committed offsets for.", "group", "topic")
 )
 
 // Collector is a prometheus.Collector of one broker's metrics.
@@ -91,7 +94,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		requestsDesc, errorsDesc, rejectedDesc, durationDesc, receivedDesc, sentDesc,
 		connectionsDesc, acceptedDesc, refusedDesc, topicsDesc, partitionsDesc,
 		startOffsetDesc, endOffsetDesc, sizeDesc, segmentsDesc, producersDesc,
-		pidsDesc, fsyncDurationDesc,
+		pidsDesc, fsyncDurationDesc, groupsDesc, groupMembersDesc, groupLagDesc,
 	} {
 		ch <- d
 	}
@@ -148,6 +151,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(pidsDesc, uint64(max(cl.ProducerIDsAllocated(), 0)))
 	if h, ok := cl.StorageSyncs(); ok {
 		ch <- histogram(fsyncDurationDesc, h)
+	}
+	// Groups: lag per group and topic, not per partition, so that the
+	// series stay within groups × topics.
+	states := map[string]int{"Empty": 0, "PreparingRebalance": 0, "CompletingRebalance": 0, "Stable": 0, "Dead": 0}
+	for _, g := range cl.Groups() {
+		states[g.State]++
+		gauge(groupMembersDesc, float64(len(g.Members)), g.ID)
+		lag := map[string]int64{}
+		for _, o := range g.Offsets {
+			if o.Lag >= 0 {
+				lag[o.Topic] += o.Lag
+			}
+		}
+		for topic, n := range lag {
+			gauge(groupLagDesc, float64(n), g.ID, topic)
+		}
+	}
+	for state, n := range states {
+		gauge(groupsDesc, float64(n), state)
 	}
 }
 

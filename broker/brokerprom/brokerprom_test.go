@@ -229,3 +229,41 @@ func TestLint(t *testing.T) {
 		t.Errorf("missing: %s", strings.Join(names, ", "))
 	}
 }
+
+// A consumer group that committed 5 of 8 records shows as one Stable
+// group of one member with a lag of 3 on its topic.
+func TestScrapeGroups(t *testing.T) {
+	ctx := brokertest.Context(t)
+	b := brokertest.Start(t, broker.Config{})
+	if err := b.Cluster().CreateTopic("lagging", 1); err != nil {
+		t.Fatal(err)
+	}
+	produceAndConsume(t, ctx, b.Addr(), "lagging", 5)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("prom-group"), kgo.ConsumeTopics("lagging"),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for seen := 0; seen < 5; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
+		seen += fs.NumRecords()
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	produceAndConsume(t, ctx, b.Addr(), "lagging", 3)
+	mfs := scrape(t, ctx, Handler(b))
+	if v := value(t, mfs, "merlin_broker_consumer_groups", "state", "Stable"); v != 1 {
+		t.Fatalf("%v stable groups", v)
+	}
+	if v := value(t, mfs, "merlin_broker_consumer_group_members", "group", "prom-group"); v != 1 {
+		t.Fatalf("%v members", v)
+	}
+	if v := value(t, mfs, "merlin_broker_consumer_group_lag", "group", "prom-group", "topic", "lagging"); v != 3 {
+		t.Fatalf("lag %v, want 3", v)
+	}
+}

@@ -19,15 +19,13 @@
 //	/api/rates      cumulative counters to derive rates from (Rates)
 //	/api/groups     consumer groups (Groups)
 //
-// # Consumer groups: the extension point
+// # Consumer groups
 //
-// The broker has no consumer groups yet. /api/groups answers
-// {"supported": false, "groups": []} and /api/overview's
-// features.groups is false, so the page hides its groups section. Once
-// the broker has groups, set Options.Groups to a function listing them as
-// []Group: both become true, and the page shows each group's state,
-// members and committed offsets with their lag. Fields may be added to
-// Group; the page shows those it knows.
+// /api/groups lists the broker's consumer groups (Cluster.Groups): each
+// group's state, members with their assigned partitions, and committed
+// offsets with their lag, which the page shows. Options.Groups replaces
+// the list (a program with groups of its own, or none); fields may be added
+// to Group, and the page shows those it knows.
 package console
 
 import (
@@ -38,7 +36,9 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 	"unicode"
@@ -64,8 +64,8 @@ const (
 
 // Options configures a console.
 type Options struct {
-	// Groups lists the consumer groups, for /api/groups. nil: the broker
-	// has none, and the page hides the section.
+	// Groups lists the consumer groups, for /api/groups. nil: the
+	// broker's own (ClusterGroups).
 	Groups func(context.Context) ([]Group, error)
 	// Logger receives errors serving the API. Default slog.Default().
 	Logger *slog.Logger
@@ -76,6 +76,9 @@ type Options struct {
 func Handler(b *broker.Broker, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Groups == nil {
+		opts.Groups = ClusterGroups(b.Cluster())
 	}
 	s := &server{b: b, opts: opts}
 	static, err := fs.Sub(assets, "assets")
@@ -506,6 +509,29 @@ type GroupOffset struct {
 	Committed int64  `json:"committed"`
 	// Lag is the partition's end offset less Committed.
 	Lag int64 `json:"lag"`
+}
+
+// ClusterGroups lists the consumer groups of c as the console shows them.
+func ClusterGroups(c *broker.Cluster) func(context.Context) ([]Group, error) {
+	return func(context.Context) ([]Group, error) {
+		var out []Group
+		for _, g := range c.Groups() {
+			cg := Group{ID: g.ID, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol,
+				Members: []GroupMember{}, Offsets: []GroupOffset{}}
+			for _, m := range g.Members {
+				gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.Host, Assigned: []TopicPartitions{}}
+				for _, topic := range slices.Sorted(maps.Keys(m.Assigned)) {
+					gm.Assigned = append(gm.Assigned, TopicPartitions{Topic: topic, Partitions: m.Assigned[topic]})
+				}
+				cg.Members = append(cg.Members, gm)
+			}
+			for _, o := range g.Offsets {
+				cg.Offsets = append(cg.Offsets, GroupOffset{Topic: o.Topic, Partition: o.Partition, Committed: o.Committed, Lag: o.Lag})
+			}
+			out = append(out, cg)
+		}
+		return out, nil
+	}
 }
 
 func (s *server) groups(r *http.Request) (any, error) {

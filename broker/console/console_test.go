@@ -84,7 +84,7 @@ func TestAPI(t *testing.T) {
 	defer srv.Close()
 
 	var ov Overview
-	if getJSON(t, srv, "/api/overview", &ov); ov.Topics != 1 || ov.Partitions != 2 || ov.Connections < 1 || ov.Addr != b.Addr() || ov.Features.Groups {
+	if getJSON(t, srv, "/api/overview", &ov); ov.Topics != 1 || ov.Partitions != 2 || ov.Connections < 1 || ov.Addr != b.Addr() || !ov.Features.Groups {
 		t.Errorf("overview %+v", ov)
 	}
 
@@ -171,8 +171,8 @@ func TestAPI(t *testing.T) {
 	}
 
 	var groups Groups
-	if getJSON(t, srv, "/api/groups", &groups); groups.Supported || groups.Groups == nil || len(groups.Groups) != 0 {
-		t.Errorf("groups %+v: want unsupported and an empty list", groups)
+	if getJSON(t, srv, "/api/groups", &groups); !groups.Supported || groups.Groups == nil || len(groups.Groups) != 0 {
+		t.Errorf("groups %+v: want supported and an empty list (no group yet)", groups)
 	}
 }
 
@@ -251,5 +251,50 @@ func TestShowBytes(t *testing.T) {
 		if got := showBytes(c.in); got != c.want {
 			t.Errorf("showBytes(%q) = %+v, want %+v", c.in[:min(len(c.in), 10)], got, c.want)
 		}
+	}
+}
+
+// TestClusterGroups: a kgo consumer group that consumed 7 of 10 records
+// and committed shows on /api/groups with its member, the partition
+// assigned to it, its committed offset and a lag of 3.
+func TestClusterGroups(t *testing.T) {
+	ctx := brokertest.Context(t)
+	b := brokertest.Start(t, broker.Config{})
+	if err := b.Cluster().CreateTopic("grouped", 1); err != nil {
+		t.Fatal(err)
+	}
+	cl := newProducer(t, b.Addr(), "grouped")
+	produce(t, ctx, cl, 0, 7)
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("console-group"), kgo.ConsumeTopics("grouped"),
+		kgo.ClientID("group-member"), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	for seen := 0; seen < 7; {
+		fs := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal(ctx.Err())
+		}
+		seen += fs.NumRecords()
+	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, cl, 7, 3)
+	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
+	defer srv.Close()
+	var got Groups
+	getJSON(t, srv, "/api/groups", &got)
+	if !got.Supported || len(got.Groups) != 1 {
+		t.Fatalf("groups %+v", got)
+	}
+	g := got.Groups[0]
+	if g.ID != "console-group" || g.State != "Stable" || len(g.Members) != 1 || g.Members[0].ClientID != "group-member" ||
+		len(g.Members[0].Assigned) != 1 || g.Members[0].Assigned[0].Topic != "grouped" {
+		t.Fatalf("group %+v", g)
+	}
+	if len(g.Offsets) != 1 || g.Offsets[0].Committed != 7 || g.Offsets[0].Lag != 3 {
+		t.Fatalf("offsets %+v, want committed 7, lag 3", g.Offsets)
 	}
 }
