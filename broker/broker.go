@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,7 @@ type Broker struct {
 
 	budget *byteBudget // Config.QueuedMaxRequestBytes
 	logs   brokerLogs
+	sec    *security // TLS and SASL
 
 	// maxFetchWait caps Fetch's MaxWaitMillis (Config.MaxFetchWait);
 	// negative: no cap. The fuzz targets set it to 0 so that nothing
@@ -75,6 +77,7 @@ func New(cfg Config) (*Broker, error) {
 		maxFetchWait: cfg.MaxFetchWait,
 	}
 	b.logs = newBrokerLogs(b.log)
+	b.sec = newSecurity(cfg, b.log)
 	if b.cluster == nil {
 		c, err := NewCluster(cfg.clusterConfig())
 		if err != nil {
@@ -189,6 +192,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.wg.Wait()
 	b.logs.close()
+	b.sec.close()
 	b.cluster.detachNode(b.node)
 	if b.ownsCluster {
 		if cerr := b.cluster.Close(); err == nil {
@@ -219,6 +223,10 @@ func (b *Broker) accept(ln net.Listener) {
 			}
 		}
 		delay = 0
+		if b.cfg.TLS != nil {
+			// The handshake is done by the connection's goroutine.
+			nc = tls.Server(nc, b.cfg.TLS)
+		}
 		c := newConn(b, nc)
 		b.mu.Lock()
 		if b.closed {
