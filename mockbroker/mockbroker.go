@@ -81,6 +81,7 @@ type config struct {
 	autoCreate        bool
 	defaultPartitions int32
 	logger            *slog.Logger
+	security          security
 }
 
 type topicSpec struct {
@@ -117,6 +118,7 @@ type Cluster struct {
 	state *broker.Cluster
 	log   *slog.Logger
 	ids   []int32
+	sec   security
 
 	mu     sync.Mutex
 	nodes  map[int32]*node
@@ -147,8 +149,12 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 	if cfg.defaultPartitions == 0 {
 		cfg.defaultPartitions = int32(cfg.brokers)
 	}
+	if err := cfg.security.prepare(); err != nil {
+		return nil, err
+	}
 	c := &Cluster{
 		log:    cfg.logger,
+		sec:    cfg.security,
 		nodes:  make(map[int32]*node),
 		stored: make(chan struct{}),
 	}
@@ -185,12 +191,14 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 // startLocked starts a broker for n on its address. Callers hold c.mu (or
 // own c exclusively).
 func (c *Cluster) startLocked(n *node) error {
-	b, err := broker.New(broker.Config{
+	bc := broker.Config{
 		Listen:  n.addr,
 		NodeID:  n.id,
 		Logger:  c.log,
 		Cluster: c.state,
-	})
+	}
+	c.sec.apply(&bc)
+	b, err := broker.New(bc)
 	if err != nil {
 		return fmt.Errorf("mockbroker: broker %d: %w", n.id, err)
 	}
