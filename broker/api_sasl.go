@@ -20,6 +20,10 @@ package broker
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -105,6 +109,10 @@ type scramStep struct {
 	// storeErr is the store's failure (not an unknown user): the broker's
 	// fault, not the client's.
 	storeErr error
+	// For librdkafkaFinal: the client's first message, the server's
+	// answer, and the credentials looked up.
+	first, serverFirst string
+	creds              SCRAMCredentials
 }
 
 func newSCRAMStep(creds CredentialStore, mech string) *scramStep {
@@ -121,6 +129,7 @@ func newSCRAMStep(creds CredentialStore, mech string) *scramStep {
 			}
 			return scram.StoredCredentials{}, err
 		}
+		s.creds = sc
 		return scram.StoredCredentials{
 			KeyFactors: scram.KeyFactors{Salt: string(sc.Salt), Iters: sc.Iterations},
 			StoredKey:  sc.StoredKey,
@@ -138,14 +147,79 @@ func newSCRAMStep(creds CredentialStore, mech string) *scramStep {
 
 func (s *scramStep) step(ctx context.Context, token []byte) ([]byte, bool, string, error) {
 	s.ctx = ctx
-	answer, err := s.conv.Step(string(token))
+	msg := string(token)
+	switch {
+	case s.first == "":
+		s.first = msg
+	case s.serverFirst != "":
+		if answer, ok := s.librdkafkaFinal(msg); ok {
+			return answer, true, s.conv.Username(), nil
+		}
+	}
+	answer, err := s.conv.Step(msg)
+	if err == nil && s.serverFirst == "" {
+		s.serverFirst = answer
+	}
 	user := s.conv.Username()
 	if s.storeErr != nil {
 		return nil, false, user, s.storeErr
 	}
 	if err != nil || s.conv.Done() && !s.conv.Valid() {
-		// As Kafka, say nothing of why (the user may not exist).
-		return nil, false, user, &authFailure{msg: "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mech}
+		// As Kafka, tell the client nothing of why (the user may not
+		// exist); the log says.
+		return nil, false, user, &authFailure{msg: "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mech, cause: err}
 	}
 	return []byte(answer), s.conv.Done(), user, nil
+}
+
+// librdkafkaFinal checks a client-final-message whose nonce is the client's
+// nonce followed by the whole server nonce, which librdkafka sends (2.0.2,
+// Debian bookworm's, does; kcat and confluent-kafka use it): RFC 5802 wants the server nonce alone, and xdg-go/scram refuses
+// anything else, but Kafka only checks that the nonce ends with the server
+// nonce (ScramSaslServer), so these clients work with Kafka. For such a
+// message, and only then, the proof is checked here as RFC 5802 section 3
+// computes it, with the stored credentials; ok is false for any other
+// message (left to xdg-go/scram) and for a wrong proof.
+func (s *scramStep) librdkafkaFinal(msg string) (answer []byte, ok bool) {
+	fields := strings.Split(msg, ",")
+	cut := strings.LastIndex(msg, ",p=")
+	sfields := strings.Split(s.serverFirst, ",")
+	if len(fields) < 3 || cut < 0 || !strings.HasPrefix(fields[0], "c=") || !strings.HasPrefix(fields[1], "r=") || !strings.HasPrefix(sfields[0], "r=") {
+		return nil, false
+	}
+	nonce, want := fields[1][2:], sfields[0][2:]
+	if nonce == want || !strings.HasSuffix(nonce, want) {
+		return nil, false
+	}
+	// The channel binding is the base64 of the GS2 header, without
+	// channel binding data (xdg-go/scram accepted the header).
+	gs2 := s.first[:strings.Index(s.first, ",")+1]
+	gs2 += s.first[len(gs2) : len(gs2)+strings.Index(s.first[len(gs2):], ",")+1]
+	if fields[0][2:] != base64.StdEncoding.EncodeToString([]byte(gs2)) {
+		return nil, false
+	}
+	proof, err := base64.StdEncoding.DecodeString(msg[cut+3:])
+	hash := sha256.New
+	if s.mech == SASLScramSHA512 {
+		hash = sha512.New
+	}
+	if err != nil || len(proof) != hash().Size() || len(s.creds.StoredKey) != hash().Size() {
+		return nil, false
+	}
+	authMessage := []byte(s.first[len(gs2):] + "," + s.serverFirst + "," + msg[:cut])
+	mac := func(key []byte) []byte {
+		m := hmac.New(hash, key)
+		m.Write(authMessage)
+		return m.Sum(nil)
+	}
+	clientKey := mac(s.creds.StoredKey) // ClientSignature, then ClientKey
+	for i := range clientKey {
+		clientKey[i] ^= proof[i]
+	}
+	h := hash()
+	h.Write(clientKey)
+	if !hmac.Equal(h.Sum(nil), s.creds.StoredKey) {
+		return nil, false
+	}
+	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(s.creds.ServerKey))), true
 }

@@ -199,10 +199,19 @@ func (c *conn) handleRawToken(token []byte) error {
 	return nil
 }
 
-// authFailure is a failed authentication: what the client is told.
-type authFailure struct{ msg string }
+// authFailure is a failed authentication: what the client is told, and
+// why (for the log), when the message does not say.
+type authFailure struct {
+	msg   string
+	cause error
+}
 
-func (f *authFailure) Error() string { return f.msg }
+func (f *authFailure) Error() string {
+	if f.cause != nil {
+		return f.msg + ": " + f.cause.Error()
+	}
+	return f.msg
+}
 
 // saslStep feeds a client token to the conversation of the handshake,
 // throttling first when the client's address failed recently. It returns

@@ -2,12 +2,18 @@ package broker
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -425,6 +431,81 @@ func TestConfigValidateSecurity(t *testing.T) {
 	} {
 		if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
+
+// librdkafkaFinalMessage is the client-final-message librdkafka 2.0.2
+// sends: its nonce is the client nonce followed by the whole server nonce.
+func librdkafkaFinalMessage(t *testing.T, password, clientNonce, serverFirst string) string {
+	t.Helper()
+	var nonce, salt string
+	var iters int
+	for f := range strings.SplitSeq(serverFirst, ",") {
+		switch {
+		case strings.HasPrefix(f, "r="):
+			nonce = f[2:]
+		case strings.HasPrefix(f, "s="):
+			b, _ := base64.StdEncoding.DecodeString(f[2:])
+			salt = string(b)
+		case strings.HasPrefix(f, "i="):
+			iters, _ = strconv.Atoi(f[2:])
+		}
+	}
+	cl, err := xscram.SHA256.NewClientUnprepped("alice", password, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cl.GetStoredCredentialsWithError(xscram.KeyFactors{Salt: salt, Iters: iters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbkdf, err := pbkdf2.Key(sha256.New, password, []byte(salt), iters, sha256.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, pbkdf)
+	m.Write([]byte("Client Key"))
+	clientKey := m.Sum(nil)
+	withoutProof := "c=biws,r=" + clientNonce + nonce
+	m = hmac.New(sha256.New, creds.StoredKey)
+	m.Write([]byte("n=alice,r=" + clientNonce + "," + serverFirst + "," + withoutProof))
+	proof := m.Sum(nil)
+	for i := range proof {
+		proof[i] ^= clientKey[i]
+	}
+	return withoutProof + ",p=" + base64.StdEncoding.EncodeToString(proof)
+}
+
+// The client-final-message of librdkafka 2.0.2, whose nonce repeats the
+// client's, is accepted as Kafka accepts it, with the right password only;
+// a nonce that does not end with the server's is refused.
+func TestSASLSCRAMLibrdkafkaNonce(t *testing.T) {
+	b := secureBroker(t, nil, Config{AuthFailureDelay: -1})
+	for _, c := range []struct {
+		password string
+		mangle   func(string) string
+		ok       bool
+	}{
+		{"alice-secret", nil, true},
+		{"wrong", nil, false},
+		{"alice-secret", func(s string) string { return strings.Replace(s, "r=cnonce", "r=cnoncX", 1) }, false},
+	} {
+		rc := saslRaw(t, b)
+		rc.do(handshakeReq(1, SASLScramSHA256))
+		first := rc.do(authReq(1, []byte("n,,n=alice,r=cnonce"))).(*kmsg.SASLAuthenticateResponse)
+		final := librdkafkaFinalMessage(t, c.password, "cnonce", string(first.SASLAuthBytes))
+		if c.mangle != nil {
+			final = c.mangle(final)
+		}
+		resp := rc.do(authReq(1, []byte(final))).(*kmsg.SASLAuthenticateResponse)
+		if got := resp.ErrorCode == 0 && strings.HasPrefix(string(resp.SASLAuthBytes), "v="); got != c.ok {
+			t.Fatalf("password %q, mangled %v: code %d, answer %q", c.password, c.mangle != nil, resp.ErrorCode, resp.SASLAuthBytes)
+		}
+		if c.ok {
+			md := kmsg.NewPtrMetadataRequest()
+			md.Version = 9
+			rc.do(md)
 		}
 	}
 }
