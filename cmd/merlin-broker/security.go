@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,4 +87,7 @@ func logSecurity(logger *slog.Logger, cfg broker.Config) {
 	logger.Info("security", "tls", cfg.TLS != nil, "client_certificates", mtls,
 		"sasl", strings.Join(cfg.SASLMechanisms, ","), "users", users,
 		"session_lifetime", cfg.SessionLifetime, "auth_failure_delay", max(cfg.AuthFailureDelay, 0))
+	if cfg.TLS == nil && slices.Contains(cfg.SASLMechanisms, broker.SASLPlain) {
+		logger.Warn("PLAIN without TLS: clients send their passwords in clear; add --tls-cert and --tls-key")
+	}
 }

@@ -94,4 +94,11 @@ func TestSecurityFlagsServe(t *testing.T) {
 		}
 	}
 	s.stop(t)
+
+	// PLAIN without TLS is served, with a warning.
+	s = serve(t, "--listen", "127.0.0.1:0", "--memory", "--sasl", "PLAIN", "--users", users)
+	if want := "PLAIN without TLS"; !strings.Contains(s.stderr.String(), want) {
+		t.Errorf("stderr does not hold %q:\n%s", want, s.stderr)
+	}
+	s.stop(t)
 }
