@@ -36,6 +36,15 @@
 // broker received it, how many records its batch had, what was answered);
 // WaitForRecords waits until a topic holds n records.
 //
+// # TLS and SASL
+//
+// TLS(cfg) and SASL(mechanisms, users) make the brokers a Kafka SASL_SSL
+// (or SSL, or SASL_PLAINTEXT) listener, so that a client's authentication
+// code paths can be tested: certificates from any test CA, PLAIN,
+// SCRAM-SHA-256 and SCRAM-SHA-512 with Kafka's answers to wrong passwords
+// (SASL_AUTHENTICATION_FAILED) and to requests before authentication (the
+// connection is closed).
+//
 // Idempotent producers get Kafka's treatment (see package broker): a retried
 // batch is answered with its first offset and stored once, so Records shows
 // exactly what a consumer would read.
