@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,7 @@ type Broker struct {
 	budget *byteBudget // Config.QueuedMaxRequestBytes
 	logs   brokerLogs
 	stats  *brokerStats // see Stats
+	sec    *security    // TLS and SASL
 
 	// maxFetchWait caps Fetch's MaxWaitMillis (Config.MaxFetchWait);
 	// negative: no cap. The fuzz targets set it to 0 so that nothing
@@ -77,6 +79,7 @@ func New(cfg Config) (*Broker, error) {
 		stats:        newBrokerStats(),
 	}
 	b.logs = newBrokerLogs(b.log)
+	b.sec = newSecurity(cfg, b.log)
 	if b.cluster == nil {
 		c, err := NewCluster(cfg.clusterConfig())
 		if err != nil {
@@ -191,6 +194,7 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	b.wg.Wait()
 	b.logs.close()
+	b.sec.close()
 	b.cluster.detachNode(b.node)
 	if b.ownsCluster {
 		if cerr := b.cluster.Close(); err == nil {
@@ -221,6 +225,10 @@ func (b *Broker) accept(ln net.Listener) {
 			}
 		}
 		delay = 0
+		if b.cfg.TLS != nil {
+			// The handshake is done by the connection's goroutine.
+			nc = tls.Server(nc, b.cfg.TLS)
+		}
 		c := newConn(b, nc)
 		b.mu.Lock()
 		if b.closed {

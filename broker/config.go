@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,9 @@ const (
 	// DefaultQueuedMaxRequestBytes bounds the bytes of requests being read
 	// and handled, all connections together, 256 MiB.
 	DefaultQueuedMaxRequestBytes = 256 << 20
+	// DefaultAuthFailureDelay delays the answer to a failed SASL
+	// authentication, as Kafka's connection.failed.authentication.delay.ms.
+	DefaultAuthFailureDelay = 100 * time.Millisecond
 )
 
 // ErrInvalidConfig is wrapped by every error Config.Validate and
@@ -110,6 +114,35 @@ type Config struct {
 	// Logger receives connection and protocol errors. Default slog.Default().
 	Logger *slog.Logger
 
+	// TLS, when set, makes the listener TLS-only (Kafka's SSL and
+	// SASL_SSL listeners). It needs a certificate; set ClientAuth to
+	// tls.RequireAndVerifyClientCert, with ClientCAs, for mutual TLS. The
+	// handshake must be done within RequestReadTimeout.
+	TLS *tls.Config
+	// SASLMechanisms, when not empty, requires SASL authentication with one
+	// of them (SASLPlain, SASLScramSHA256, SASLScramSHA512) before any
+	// request but ApiVersions, SaslHandshake and SaslAuthenticate: anything
+	// else closes the connection (Kafka's SASL_PLAINTEXT and SASL_SSL
+	// listeners). Credentials must then be set.
+	SASLMechanisms []string
+	// Credentials checks the SASL users' credentials (see
+	// NewMemoryCredentials and OpenCredentialsFile).
+	Credentials CredentialStore
+	// SessionLifetime, when positive, bounds an authenticated session
+	// (Kafka's connections.max.reauth.ms, KIP-368): SaslAuthenticate v1+
+	// tells clients, which re-authenticate before it ends, and a
+	// connection sending another request after it ended is closed.
+	// Clients of SaslAuthenticate v0 or raw tokens cannot re-authenticate
+	// and are not bound. Default 0: no bound.
+	SessionLifetime time.Duration
+	// AuthFailureDelay delays the answer to a failed SASL authentication,
+	// and the close that follows (Kafka's
+	// connection.failed.authentication.delay.ms); after a failure, the
+	// next attempts from the same IP address are checked no more than one
+	// per AuthFailureDelay. Default DefaultAuthFailureDelay (100ms);
+	// negative: none.
+	AuthFailureDelay time.Duration
+
 	// Cluster is the state this broker serves: topics, partition logs,
 	// leaders, producer ids. Several brokers with distinct NodeIDs can share
 	// one Cluster (that is what package mockbroker does). When nil, the
@@ -159,6 +192,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnectionsPerIP < 0 {
 		return configError("MaxConnectionsPerIP", "must not be negative, got %d", c.MaxConnectionsPerIP)
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	if c.Cluster != nil {
 		switch {
@@ -213,6 +249,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.AuthFailureDelay == 0 {
+		c.AuthFailureDelay = DefaultAuthFailureDelay
 	}
 	return c
 }

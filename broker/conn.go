@@ -78,7 +78,9 @@ type conn struct {
 	// onFlush, in tests without a socket, receives what would be written.
 	onFlush func([]byte)
 
-	info connInfo // for Broker.Clients
+	info    connInfo  // for Broker.Clients
+	tlsDone bool      // the TLS handshake, if any, is done
+	sasl    *saslConn // SASL state; nil when SASL is off
 }
 
 func newConn(b *Broker, nc net.Conn) *conn {
@@ -86,6 +88,9 @@ func newConn(b *Broker, nc net.Conn) *conn {
 	c := &conn{b: b, nc: nc, src: nc, ctx: ctx, cancel: cancel}
 	c.rbuf = c.idle[:]
 	c.info.connected = time.Now()
+	if b.sec.saslEnabled() {
+		c.sasl = &saslConn{}
+	}
 	if nc != nil {
 		if tcp, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			c.ip = tcp.IP.String()
@@ -135,8 +140,8 @@ func (c *conn) serve() {
 		c.b.logs.closing.Log("remote", c.remoteAddr(), "reason", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.b.logs.idle.Log("remote", c.remoteAddr(), "idle_timeout", c.b.cfg.IdleTimeout)
-	case errors.Is(err, errPanic):
-		// Logged where it was recovered.
+	case errors.Is(err, errPanic), errors.Is(err, errAuth):
+		// Logged where it was recovered or refused.
 	case c.ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		c.b.log.Debug("connection closed", "remote", c.remoteAddr())
@@ -218,6 +223,9 @@ func (c *conn) waitForRequest() error {
 		return err
 	}
 	c.releaseBuffers()
+	if err := c.tlsHandshake(); err != nil {
+		return err
+	}
 	if c.nc != nil {
 		var deadline time.Time
 		if d := c.b.cfg.IdleTimeout; d > 0 {
@@ -249,12 +257,15 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(c.rbuf[c.rpos:]))
+	lo, hi := c.frameLimits()
 	switch {
 	case n < 0:
 		return nil, fmt.Errorf("%w: negative frame length %d", errProtocol, n)
-	case n > c.b.cfg.MaxRequestSize:
+	case n > hi && hi < c.b.cfg.MaxRequestSize:
+		return nil, fmt.Errorf("%w: frame of %d bytes before SASL authentication is over %d", errProtocol, n, hi)
+	case n > hi:
 		return nil, fmt.Errorf("%w: frame of %d bytes is over MaxRequestSize (%d)", errProtocol, n, c.b.cfg.MaxRequestSize)
-	case n < minFrame:
+	case n < lo:
 		return nil, fmt.Errorf("%w: frame of %d bytes is too short for a request header", errProtocol, n)
 	}
 	if err := c.fill(4 + int(n)); err != nil {

@@ -45,6 +45,8 @@ var supportedAPIs = []apiRange{
 	{APIIncrementalAlterConfigs, 0, 1},
 	{APICreatePartitions, 0, 3},
 	{APIDescribeCluster, 0, 2},
+	{APISaslHandshake, 0, 1},
+	{APISaslAuthenticate, 0, 2},
 }
 
 func versionsFor(key APIKey) (apiRange, bool) {
@@ -117,6 +119,9 @@ type unsafeReader interface {
 // handle decodes and answers one request frame, appending the answer (if
 // any) to c.out. An error means the connection must be closed.
 func (c *conn) handle(frame []byte) error {
+	if c.sasl != nil && c.sasl.state == stRaw {
+		return c.handleRawToken(frame)
+	}
 	h, body, err := parseRequestHeader(frame)
 	if err != nil {
 		return err
@@ -124,6 +129,9 @@ func (c *conn) handle(frame []byte) error {
 	r, ok := versionsFor(h.key)
 	if !ok {
 		return fmt.Errorf("%w: unsupported API key %d (%s)", errProtocol, h.key, h.key)
+	}
+	if err := c.authorize(h.key); err != nil {
+		return err
 	}
 	if h.version < r.min || h.version > r.max {
 		if h.key == APIApiVersions {
@@ -159,7 +167,7 @@ func (c *conn) handle(frame []byte) error {
 		return err
 	}
 	c.appendResponse(h, resp)
-	return nil
+	return c.afterAnswer()
 }
 
 // dispatch runs the handler of a decoded request. A nil response means no
@@ -216,6 +224,10 @@ func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
 		return c.handleCreatePartitions(req), nil
 	case *kmsg.DescribeClusterRequest:
 		return c.handleDescribeCluster(req), nil
+	case *kmsg.SASLHandshakeRequest:
+		return c.handleSaslHandshake(req), nil
+	case *kmsg.SASLAuthenticateRequest:
+		return c.handleSaslAuthenticate(req)
 	}
 	// Unreachable while supportedAPIs and this switch agree.
 	return nil, fmt.Errorf("%w: no handler for %s", errProtocol, h.key)

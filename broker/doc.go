@@ -47,8 +47,29 @@
 //	AlterConfigs    v0-v2   topic configs, on disk storage
 //	IncrementalAlterConfigs v0-v1
 //	DescribeCluster v0-v2
+//	SaslHandshake   v0-v1   v0 followed by bare SASL tokens
+//	SaslAuthenticate v0-v2  session lifetime (KIP-368) from v1
 //
-// There are no transactions, KIP-848 consumer groups, ACLs, SASL or TLS yet.
+// # TLS and SASL
+//
+// Config.TLS makes the listener TLS-only, with mutual TLS when its
+// ClientAuth requires client certificates. Config.SASLMechanisms (PLAIN,
+// SCRAM-SHA-256, SCRAM-SHA-512) with Config.Credentials requires SASL
+// authentication: until a client has authenticated, only ApiVersions,
+// SaslHandshake and SaslAuthenticate are answered, and its frames are
+// bounded to 512 KiB (Kafka's sasl.server.max.receive.size); anything else
+// closes the connection. The answers are Kafka's: UNSUPPORTED_SASL_MECHANISM
+// with the enabled mechanisms, SASL_AUTHENTICATION_FAILED with a message,
+// ILLEGAL_SASL_STATE for SASL requests out of order (or on a listener
+// without SASL), each but the last then closing the connection. A failed
+// authentication is logged (rate-limited) with the client's address and
+// answered after Config.AuthFailureDelay; after one, attempts from the same
+// address are checked at most one per delay. Config.SessionLifetime bounds
+// sessions as Kafka's connections.max.reauth.ms: clients re-authenticate
+// (same mechanism, same user) or are closed at their next request. SCRAM's
+// server side is github.com/xdg-go/scram's.
+//
+// There are no transactions, KIP-848 consumer groups or ACLs.
 //
 // Bad input never crashes the broker. Frames longer than
 // Config.MaxRequestSize, negative or truncated lengths, unknown request

@@ -147,6 +147,10 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.Version = v
 		reqs = append(reqs, req)
+	case APISaslHandshake:
+		reqs = append(reqs, handshakeReq(v, SASLScramSHA512), handshakeReq(v, "GSSAPI"))
+	case APISaslAuthenticate:
+		reqs = append(reqs, authReq(v, []byte("\x00alice\x00alice-secret")), authReq(v, []byte("n,,n=alice,r=fuzznonce")))
 	default:
 		reqs = moreSampleRequests(key, v, tags)
 	}

@@ -187,6 +187,12 @@ func checkRequestShape(key APIKey, version int16, body []byte) error {
 			w.fixed(8 + 2)
 		}
 		w.tags(nil)
+	case APISaslHandshake:
+		w.str()
+	case APISaslAuthenticate:
+		w.flex = v >= 2
+		w.bytes()
+		w.tags(nil)
 	default:
 		if !w.moreShapes(key, v) {
 			return fmt.Errorf("%w: no shape for %s", errProtocol, key)

@@ -130,10 +130,11 @@ func endOffsets(t testing.TB, ctx context.Context, addr, topic string, partition
 	return ends
 }
 
-// consumeKgo reads n records of topic from the start, without a group.
-func consumeKgo(t *testing.T, ctx context.Context, addr, topic string, n int) []rec {
+// consumeKgo reads n records of topic from the start, without a group, with
+// opts (TLS, SASL) added to the client's.
+func consumeKgo(t *testing.T, ctx context.Context, addr, topic string, n int, opts ...kgo.Opt) []rec {
 	t.Helper()
-	cl := kgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := kgoClient(t, addr, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	defer cl.Close()
 	var recs []rec
 	for len(recs) < n {

@@ -41,6 +41,15 @@
 // broker received it, how many records its batch had, what was answered);
 // WaitForRecords waits until a topic holds n records.
 //
+// # TLS and SASL
+//
+// TLS(cfg) and SASL(mechanisms, users) make the brokers a Kafka SASL_SSL
+// (or SSL, or SASL_PLAINTEXT) listener, so that a client's authentication
+// code paths can be tested: certificates from any test CA, PLAIN,
+// SCRAM-SHA-256 and SCRAM-SHA-512 with Kafka's answers to wrong passwords
+// (SASL_AUTHENTICATION_FAILED) and to requests before authentication (the
+// connection is closed).
+//
 // Idempotent producers get Kafka's treatment (see package broker): a retried
 // batch is answered with its first offset and stored once, so Records shows
 // exactly what a consumer would read.
@@ -86,6 +95,7 @@ type config struct {
 	autoCreate        bool
 	defaultPartitions int32
 	logger            *slog.Logger
+	security          security
 }
 
 type topicSpec struct {
@@ -122,6 +132,7 @@ type Cluster struct {
 	state *broker.Cluster
 	log   *slog.Logger
 	ids   []int32
+	sec   security
 
 	mu     sync.Mutex
 	nodes  map[int32]*node
@@ -152,8 +163,12 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 	if cfg.defaultPartitions == 0 {
 		cfg.defaultPartitions = int32(cfg.brokers)
 	}
+	if err := cfg.security.prepare(); err != nil {
+		return nil, err
+	}
 	c := &Cluster{
 		log:    cfg.logger,
+		sec:    cfg.security,
 		nodes:  make(map[int32]*node),
 		stored: make(chan struct{}),
 	}
@@ -190,12 +205,14 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 // startLocked starts a broker for n on its address. Callers hold c.mu (or
 // own c exclusively).
 func (c *Cluster) startLocked(n *node) error {
-	b, err := broker.New(broker.Config{
+	bc := broker.Config{
 		Listen:  n.addr,
 		NodeID:  n.id,
 		Logger:  c.log,
 		Cluster: c.state,
-	})
+	}
+	c.sec.apply(&bc)
+	b, err := broker.New(bc)
 	if err != nil {
 		return fmt.Errorf("mockbroker: broker %d: %w", n.id, err)
 	}

@@ -15,6 +15,9 @@
 //	              [--max-fetch-wait DURATION] [--max-request-size SIZE]
 //	              [--queued-max-request-bytes SIZE] [--verify-on-start]
 //	              [--metrics HOST:PORT] [--console HOST:PORT]
+//	              [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+//	              [--sasl MECHS --users FILE [--session-lifetime DURATION]]
+//	              [--auth-failure-delay DURATION]
 //	merlin-broker verify [--dir DIR]
 //
 // It prints "merlin-broker listening on HOST:PORT" once it accepts
@@ -53,8 +56,8 @@
 //
 // # Hostile and broken clients: limits
 //
-// The broker bounds what any client, authenticated or not (there is no
-// authentication), can make it hold:
+// The broker bounds what any client, authenticated or not, can make it
+// hold:
 //
 //	--max-connections N|auto   open connections; beyond it new ones are
 //	                           closed at once (default auto: the descriptor
@@ -89,6 +92,31 @@
 // Refused connections, connections closed for bad input or slowness, and
 // similar per-connection events are logged at most once a second each, with
 // a count of the lines held back.
+//
+// # TLS and SASL
+//
+// --tls-cert and --tls-key (PEM files) make the listener TLS-only;
+// --tls-client-ca (PEM CA certificates) also requires every client to
+// present a certificate they signed (mutual TLS). --sasl PLAIN,SCRAM-SHA-256,
+// SCRAM-SHA-512 (any of them) requires SASL authentication, against the
+// users of --users FILE: one name:password a line, # for comments. The file
+// is read at start; each user's SCRAM credentials are derived then (PBKDF2,
+// 4096 iterations, a random salt per user and mechanism) and the passwords
+// are not kept: PLAIN is checked against the SCRAM-SHA-512 salted hash.
+// With both, the listener is Kafka's SASL_SSL; with --sasl alone,
+// SASL_PLAINTEXT (PLAIN then sends passwords in clear).
+//
+// Until a client has authenticated it may send only ApiVersions,
+// SaslHandshake and SaslAuthenticate, in frames of at most 512KiB; anything
+// else closes the connection. Wrong credentials are answered
+// SASL_AUTHENTICATION_FAILED after --auth-failure-delay (default 100ms,
+// Kafka's connection.failed.authentication.delay.ms), and the connection is
+// closed; after a failure, attempts from the same IP address are checked at
+// most one per delay. Failures are logged (WARN "authentication failed",
+// rate-limited) with the client's address. --session-lifetime (Kafka's
+// connections.max.reauth.ms, default 0: unlimited) makes clients
+// re-authenticate (KIP-368); a connection that does not is closed at its
+// next request.
 //
 // # Damaged data: verify
 //
@@ -201,6 +229,7 @@ type args struct {
 
 	Metrics string `arg:"--metrics" help:"serve Prometheus metrics at http://HOST:PORT/metrics (loopback only)" placeholder:"HOST:PORT"`
 	Console string `arg:"--console" help:"serve a read-only web console at http://HOST:PORT/ (loopback only)" placeholder:"HOST:PORT"`
+	securityFlags
 }
 
 func (args) Description() string {
@@ -262,6 +291,9 @@ var configFlags = map[string]string{
 	"RetentionBytes":         "--retention-bytes",
 	"RetentionCheckInterval": "--retention-check",
 	"MaxOpenFiles":           "--max-open-files",
+	"TLS":                    "--tls-cert",
+	"SASLMechanisms":         "--sasl",
+	"SessionLifetime":        "--session-lifetime",
 }
 
 // flagError rewrites a broker.ErrInvalidConfig error to name the flag rather
@@ -335,6 +367,9 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		MaxRequestSize:          int32(a.MaxRequestSize),
 		QueuedMaxRequestBytes:   disabled(int64(a.QueuedMaxRequestBytes)),
 	}
+	if err := a.securityFlags.apply(&cfg); err != nil {
+		return usage("%s", err)
+	}
 	if err := cfg.Validate(); err != nil {
 		return usage("%s", flagError(err))
 	}
@@ -385,6 +420,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		"idle_timeout", time.Duration(a.IdleTimeout), "request_timeout", time.Duration(a.RequestTimeout),
 		"max_fetch_wait", time.Duration(a.MaxFetchWait), "queued_max_request_bytes", int64(a.QueuedMaxRequestBytes),
 		"max_partitions", a.MaxPartitions, "max_partitions_per_topic", a.MaxTopicPartitions)
+	logSecurity(logger, cfg)
 	fmt.Fprintf(stdout, "merlin-broker listening on %s\n", b.Addr())
 	obs.print(&a, stdout)
 	<-ctx.Done()
