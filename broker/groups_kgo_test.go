@@ -205,10 +205,21 @@ func TestGroupKgoShareAndTakeOver(t *testing.T) {
 	}
 
 	adm := kadm.NewClient(newClient(t, b.Addr()))
-	offs, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// a commits after it has handed the records over: wait for the last
+	// commit to land rather than race it.
+	var offs kadm.OffsetResponses
+	waitFor(t, ctx, "the commits of the last records", func() bool {
+		var err error
+		if offs, err = adm.FetchOffsets(ctx, group); err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < parts; p++ {
+			if o, ok := offs.Lookup(topic, p); !ok || o.At < 75 {
+				return false
+			}
+		}
+		return true
+	})
 	for p := int32(0); p < parts; p++ {
 		o, ok := offs.Lookup(topic, p)
 		if !ok || o.Err != nil || o.At != 75 {
