@@ -8,9 +8,9 @@
 // a file under the user's cache directory (see ClasspathFile), outside the
 // work tree. Nothing here downloads anything.
 //
-// Tests use New, which skips the test with a message when Java or the jars
-// are missing, unless MERLIN_KAFKA=1 is set (as .ci/run does), when a
-// missing piece fails it. Commands use Start.
+// Tests use New (or Need), which skips the test with a message unless
+// MERLIN_KAFKA=1 is set (as .ci/run does), and then fails it when Java or
+// the jars are missing. Commands use Start.
 //
 // Every node has three listeners on 127.0.0.1:
 //
@@ -59,8 +59,9 @@ const (
 	OlderVersion   = "3.9.1"
 )
 
-// Env is the variable that turns a missing Java or missing jars from a skip
-// into a failure; VersionEnv selects the Kafka release.
+// Env is the variable that runs the tests that start Apache Kafka (and makes
+// a missing Java or missing jars a failure); VersionEnv selects the Kafka
+// release.
 const (
 	Env        = "MERLIN_KAFKA"
 	VersionEnv = "MERLIN_KAFKA_VERSION"

@@ -12,10 +12,14 @@ import (
 // (MERLIN_KAFKA=1) rather than skip them.
 func Required() bool { return os.Getenv(Env) == "1" }
 
-// Need skips t, or fails it under MERLIN_KAFKA=1, when Kafka cannot be run
-// here; it returns when it can.
+// Need skips t unless MERLIN_KAFKA=1 asks for the tests that start Apache
+// Kafka (they take minutes: the README's go test ./... stays quick), and
+// fails it when the flag is set but Java or the jars are missing.
 func Need(t testing.TB) {
 	t.Helper()
+	if !Required() {
+		t.Skipf("skipped: starts Apache Kafka; set %s=1 to run it (needs Java 17 and interop/kafka/resolve; see README, \"Proven on Apache Kafka\")", Env)
+	}
 	if _, _, err := Classpath(Version()); err != nil {
 		missing(t, err)
 	}
@@ -31,13 +35,10 @@ func missing(t testing.TB, err error) {
 
 // New starts a cluster for t, with its data in t.TempDir(), and stops it
 // when t ends. When t has failed by then, the tail of every node's log is
-// printed. Without Java or the jars, t is skipped (failed with
-// MERLIN_KAFKA=1).
+// printed. Without MERLIN_KAFKA=1, t is skipped (see Need).
 func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	if testing.Short() && !Required() {
-		t.Skip("skipped in -short mode: starts Apache Kafka")
-	}
+	Need(t)
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}

@@ -6,8 +6,9 @@
 // reading back what it stored.
 //
 // pom.xml pins the Kafka release; ./resolve puts its jars in the local Maven
-// repository. Without Java or the jars the tests are skipped with a message;
-// with MERLIN_KAFKA=1 (as .ci/run sets it) a missing piece is a failure.
+// repository. The tests take minutes, so they run only with MERLIN_KAFKA=1
+// (as .ci/run sets it), and are skipped with a message otherwise; with the
+// flag, a missing Java or missing jars is a failure.
 // From the repository's root, one command:
 //
 //	interop/kafka/resolve && MERLIN_KAFKA=1 go test ./interop/kafka/ ./internal/kafkatest/
