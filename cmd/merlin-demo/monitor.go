@@ -101,6 +101,10 @@ type monitor struct {
 	failures int
 	out      outage
 	workers  []producer.PartitionInfo
+	// states are the workers' states as their last state_change event
+	// said, fresher than the metadata polled twice a second (the demo
+	// runs one worker a partition).
+	states map[int32]producer.State
 }
 
 // outage is the staged broker outage.
@@ -125,6 +129,7 @@ func newMonitor(start time.Time, rate, messages int) *monitor {
 		lastAck:  map[int32]int64{},
 		ackRate:  map[int32]int64{},
 		noted:    map[string]time.Time{},
+		states:   map[int32]producer.State{},
 	}
 }
 
@@ -142,6 +147,13 @@ func (m *monitor) event(e callbacks.Event) {
 		b.maxDur = max(b.maxDur, t.maxDur)
 	} else {
 		m.bucket[t.name] = &t
+	}
+	if e.Kind == callbacks.StateChange && e.Partition >= 0 {
+		for st := range producer.StateClosed + 1 {
+			if st.String() == e.To {
+				m.states[e.Partition] = st
+			}
+		}
 	}
 	if e.Kind == callbacks.DowntimeReplayed {
 		m.replayed[e.Partition] += int64(e.Count)
@@ -275,6 +287,14 @@ func (m *monitor) snapshot(d *demo) snapshot {
 		topic:     d.Topic,
 		keys:      d.Keys,
 	}
+	for i, w := range s.workers {
+		if st, ok := m.states[w.ID]; ok {
+			s.workers[i].State = st
+			if st == producer.StateClosed { // Close returned: nothing held
+				s.workers[i].Buffered = 0
+			}
+		}
+	}
 	if m.out.active {
 		s.sinceDown = time.Since(m.out.since)
 	}
@@ -385,16 +405,19 @@ func (s snapshot) screen(width, height int) []string {
 		"",
 		tableHeader,
 	}
+	const eventsHeader = "events per second, by the names statsd receives (--statsd):"
+	room := height - 1 - len(top) - 2 // less a blank row and the events header
+	// The notes, the most recent, take at most a third of what is left
+	// once the events have three rows; the table takes what it needs
+	// but leaves the events those three rows.
 	var notes []string
-	if len(s.notes) > 0 {
+	if n := min(len(s.notes), max(0, (room-4)/3)); n > 0 {
 		notes = append(notes, "")
-		for _, n := range s.notes {
+		for _, n := range s.notes[len(s.notes)-n:] {
 			notes = append(notes, stamp(n.at)+n.text)
 		}
 	}
-	const eventsHeader = "events per second, by the names statsd receives (--statsd):"
-	room := height - 1 - len(top) - len(notes) - 2 // blank and events header
-	// The table takes what it needs but leaves the events three rows.
+	room -= len(notes)
 	rows := make([]string, 0, len(s.workers))
 	for _, w := range s.workers {
 		rows = append(rows, s.row(w))
@@ -403,8 +426,11 @@ func (s snapshot) screen(width, height int) []string {
 		rows = append(rows, "  (waiting for the topic's metadata)")
 	}
 	if fit := max(1, room-3); len(rows) > fit {
-		more := len(rows) - (fit - 1)
-		rows = append(rows[:fit-1], fmt.Sprintf("  ... %d more partitions", more))
+		more := fmt.Sprintf("  ... %d more partitions", len(rows)-(fit-1))
+		if fit == 1 {
+			more = fmt.Sprintf("  %d partitions (too few rows to list them)", len(rows))
+		}
+		rows = append(rows[:fit-1], more)
 	}
 	room -= len(rows)
 	var events []string
