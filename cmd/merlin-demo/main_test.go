@@ -19,20 +19,25 @@ func runDemo(t *testing.T, argv ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// wantAll reports each of wants that text (named what) lacks.
+func wantAll(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
+}
+
 func TestDemoSurvivesOutage(t *testing.T) {
 	code, out, errOut := runDemo(t, "--messages", "3000", "--rate", "3000", "--downtime", "400ms")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, want := range []string{
+	wantAll(t, "output", out,
 		"sent 3000, acknowledged 3000, failed 0, consumed 3000, lost 0, duplicated 0, order kept",
 		">>> broker 0 DOWN", ">>> broker 0 UP again",
-		"worker_down", "downtime_replayed", "time_down",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
+		"worker_down", "downtime_replayed", "time_down")
 }
 
 func TestDemoFlags(t *testing.T) {
