@@ -95,7 +95,7 @@ type demo struct {
 	reserve             int    // rows the screen leaves free at its bottom
 }
 
-// printf prints plain lines (not on the screen, unless it is done).
+// printf prints unless --quiet, one call at a time.
 func (d *demo) printf(format string, a ...any) {
 	if d.Quiet {
 		return

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,8 +236,14 @@ func (m *monitor) roll(sent int64, behind bool) summary {
 	if len(m.history) > maxHistory {
 		m.history = slices.Delete(m.history, 0, len(m.history)-maxHistory)
 	}
+	m.behind = m.behind || behind
+	// Rates over less than half a second (the last roll, at the end) say
+	// little: the previous ones stay.
 	now := time.Now()
-	dt := max(now.Sub(m.lastRoll), time.Millisecond)
+	dt := now.Sub(m.lastRoll)
+	if dt < 500*time.Millisecond {
+		return s
+	}
 	m.lastRoll = now
 	perSecond := func(n int64) int64 { return n * int64(time.Second) / int64(dt) }
 	for p, n := range m.acked {
@@ -279,8 +286,8 @@ func (m *monitor) snapshot(d *demo) snapshot {
 		producing: !d.produced.Load(),
 		out:       m.out,
 		workers:   slices.Clone(m.workers),
-		replayed:  maps(m.replayed),
-		ackRate:   maps(m.ackRate),
+		replayed:  maps.Clone(m.replayed),
+		ackRate:   maps.Clone(m.ackRate),
 		history:   slices.Clone(m.history),
 		notes:     slices.Clone(m.notes),
 		title:     d.title,
@@ -299,14 +306,6 @@ func (m *monitor) snapshot(d *demo) snapshot {
 		s.sinceDown = time.Since(m.out.since)
 	}
 	return s
-}
-
-func maps(m map[int32]int64) map[int32]int64 {
-	c := make(map[int32]int64, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 // stamp is the time prefix of plain lines and notes.
