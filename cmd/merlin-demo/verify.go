@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,14 +22,46 @@ type consumed struct {
 	value     string
 }
 
-// consumeAll reads every partition of topic from the start to its high
-// watermark with sarama's consumer.
-func consumeAll(ctx context.Context, addrs []string, topic string, tc *tls.Config, sasl *producer.SASL) ([]consumed, error) {
+func checkConfig(tc *tls.Config, sasl *producer.SASL) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
 	cfg.ClientID = "merlin-demo-check"
 	secflags.Sarama(cfg, tc, sasl)
+	return cfg
+}
+
+// endOffsets returns the high watermark of every partition of topic: where
+// a run that starts now begins. A topic that does not exist yet has none
+// (it is not created here: the producer creates it, with its defaults).
+func endOffsets(addrs []string, topic string, tc *tls.Config, sasl *producer.SASL) (map[int32]int64, error) {
+	cfg := checkConfig(tc, sasl)
+	cfg.Metadata.AllowAutoTopicCreation = false
 	client, err := sarama.NewClient(addrs, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return map[int32]int64{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	offs := make(map[int32]int64, len(parts))
+	for _, part := range parts {
+		if offs[part], err = client.GetOffset(topic, part, sarama.OffsetNewest); err != nil {
+			return nil, err
+		}
+	}
+	return offs, nil
+}
+
+// consumeAll reads every partition of topic from the offset in from (the
+// start for a partition not in it) to its high watermark with sarama's
+// consumer, so that a run judges only the records it produced.
+func consumeAll(ctx context.Context, addrs []string, topic string, from map[int32]int64, tc *tls.Config, sasl *producer.SASL) ([]consumed, error) {
+	client, err := sarama.NewClient(addrs, checkConfig(tc, sasl))
 	if err != nil {
 		return nil, err
 	}
@@ -53,10 +86,14 @@ func consumeAll(ctx context.Context, addrs []string, topic string, tc *tls.Confi
 		if err != nil {
 			return nil, err
 		}
-		if hwm == 0 {
+		start, ok := from[part]
+		if !ok {
+			start = sarama.OffsetOldest
+		}
+		if hwm == 0 || hwm <= start {
 			continue
 		}
-		pc, err := cons.ConsumePartition(topic, part, sarama.OffsetOldest)
+		pc, err := cons.ConsumePartition(topic, part, start)
 		if err != nil {
 			return nil, err
 		}
