@@ -237,3 +237,10 @@ func TestConfluentKafka2(t *testing.T) {
 	py := venvPython(t, "confluent_kafka")
 	runWorkflow(t, py, "confluent2_workflow.py", nil, 2)
 }
+
+// kafka-python 3.x: the same workflow with KafkaAdminClient, KafkaProducer
+// and KafkaConsumer (the group's members each polled by a thread).
+func TestKafkaPython3(t *testing.T) {
+	py := venvPython(t, "kafka")
+	runWorkflow(t, py, "kafkapython3_workflow.py", nil, 2)
+}
