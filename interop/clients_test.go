@@ -244,3 +244,10 @@ func TestKafkaPython3(t *testing.T) {
 	py := venvPython(t, "kafka")
 	runWorkflow(t, py, "kafkapython3_workflow.py", nil, 2)
 }
+
+// aiokafka: the same workflow with AIOKafkaAdminClient (AlterConfigs only),
+// AIOKafkaProducer and AIOKafkaConsumer.
+func TestAIOKafka(t *testing.T) {
+	py := venvPython(t, "aiokafka")
+	runWorkflow(t, py, "aiokafka_workflow.py", nil, 1)
+}
