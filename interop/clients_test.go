@@ -63,6 +63,19 @@ func venvPython(t *testing.T, module string) string {
 	return py
 }
 
+// kafkajsNode returns node and the NODE_PATH under which kafkajs is
+// installed, and skips or fails the test when either is missing.
+func kafkajsNode(t *testing.T) (node, nodePath string) {
+	t.Helper()
+	nodePath = filepath.Join(clientsCache(), "npm", "node_modules")
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(nodePath, "kafkajs", "package.json"))
+	}
+	need(t, "node and kafkajs in the npm prefix of "+installHint, err)
+	return node, nodePath
+}
+
 // workflowSummary is the JSON line a workflow script prints.
 type workflowSummary struct {
 	Client string
@@ -250,4 +263,12 @@ func TestKafkaPython3(t *testing.T) {
 func TestAIOKafka(t *testing.T) {
 	py := venvPython(t, "aiokafka")
 	runWorkflow(t, py, "aiokafka_workflow.py", nil, 1)
+}
+
+// kafkajs: the same workflow with its admin (AlterConfigs only), an
+// idempotent producer and consumers; kafkajs has no manual assignment, so
+// the records come back through a consumer alone in its own group.
+func TestKafkaJS(t *testing.T) {
+	node, nodePath := kafkajsNode(t)
+	runWorkflow(t, node, "kafkajs_workflow.js", []string{"NODE_PATH=" + nodePath}, 1)
 }
