@@ -72,7 +72,7 @@ func kafkajsNode(t *testing.T) (node, nodePath string) {
 	if err == nil {
 		_, err = os.Stat(filepath.Join(nodePath, "kafkajs", "package.json"))
 	}
-	need(t, "node and kafkajs in the npm prefix of "+installHint, err)
+	need(t, "kafkajs for node (the npm prefix of "+installHint+")", err)
 	return node, nodePath
 }
 
@@ -113,7 +113,8 @@ func runWorkflow(t *testing.T, interpreter, script string, env []string, alters 
 	prefix := strings.TrimSuffix(script, filepath.Ext(script))
 	cmd := exec.CommandContext(ctx, interpreter, filepath.Join("testdata", script), b.addr, prefix,
 		strconv.Itoa(workflowRecords), strconv.Itoa(workflowPartitions))
-	cmd.Env = append(os.Environ(), env...)
+	// No __pycache__ in testdata/ from the scripts' import of workflow.py.
+	cmd.Env = append(os.Environ(), append(env, "PYTHONDONTWRITEBYTECODE=1")...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
