@@ -99,15 +99,25 @@ class Member(threading.Thread):
         self.member, self.tally, self.lock = name, tally, lock
         self.stop = threading.Event()
         self.error = None
-        self.consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+        # The topic's metadata before subscribing: a member that joins
+        # without it gets no partitions and rejoins at once when it comes,
+        # and in that extra rebalance kafka-python 3.0.12 can leave a member
+        # for good in its rebalancing state (the JoinGroup/SyncGroup task
+        # completes after a poll timed out and is never finished: no
+        # heartbeats, and the broker rightly drops it after the session
+        # timeout).
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
                                       auto_offset_reset="earliest", enable_auto_commit=False,
                                       session_timeout_ms=6000, heartbeat_interval_ms=500)
+        if not self.consumer.partitions_for_topic(topic):
+            w.fail("no metadata for " + topic)
+        self.consumer.subscribe([topic])
         self.parts = []
 
     def run(self):
         try:
             while not self.stop.is_set():
-                batch = self.consumer.poll(timeout_ms=200)
+                batch = self.consumer.poll(timeout_ms=1000)
                 with self.lock:
                     self.parts = sorted(tp.partition for tp in self.consumer.assignment())
                     for records in batch.values():
