@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // The current releases of non-Go clients, pinned in interop/clients/ and
@@ -84,6 +86,9 @@ type workflowSummary struct {
 		RetentionBefore string `json:"retention_before"`
 		Altered         []struct{ API, Set, Read string }
 		Deleted         bool
+		// Error codes of creating the topic again, shrinking it to one
+		// partition and deleting a topic that does not exist.
+		Errors map[string]int16
 	}
 	Produced int
 	Assigned struct {
@@ -169,6 +174,14 @@ func checkWorkflow(t *testing.T, sum *workflowSummary, alters int) {
 	if !a.Deleted {
 		t.Error("admin: the deleted topic was not gone")
 	}
+	wantErrors := map[string]int16{
+		"create_existing":   kerr.TopicAlreadyExists.Code,
+		"shrink_partitions": kerr.InvalidPartitions.Code,
+		"delete_missing":    kerr.UnknownTopicOrPartition.Code,
+	}
+	if !maps.Equal(a.Errors, wantErrors) {
+		t.Errorf("admin: error codes %v, want %v", a.Errors, wantErrors)
+	}
 
 	if sum.Produced != n || sum.Assigned.Consumed != n || sum.Assigned.Intact != n {
 		t.Errorf("produced %d, consumed %d back, %d with key, headers and partition intact; want %d each",
@@ -243,7 +256,8 @@ func checkWorkflowBroker(t *testing.T, ctx context.Context, addr, prefix string)
 }
 
 // confluent-kafka 2.x (librdkafka 2.x): AdminClient create topic, create
-// partitions, describe configs, AlterConfigs and IncrementalAlterConfigs of
+// partitions, the errors of creating it again, shrinking it and deleting a
+// missing topic, describe configs, AlterConfigs and IncrementalAlterConfigs of
 // retention.ms, delete topic; idempotent produce with keys and headers;
 // consume by assignment; two members of a group (classic protocol) share the
 // partitions, one leaves and the other resumes at its commits.

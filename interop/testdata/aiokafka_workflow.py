@@ -4,14 +4,16 @@ the venv of interop/clients/install.
 Usage: aiokafka_workflow.py BOOTSTRAP PREFIX N P
 
 As confluent2_workflow.py: AIOKafkaAdminClient creates PREFIX-admin with 2
-partitions, creates partitions up to P, describes its configs, alters
-retention.ms with AlterConfigs (aiokafka has no IncrementalAlterConfigs)
-and reads it back, deletes it, and creates PREFIX-data and PREFIX-group; N
-records with keys and headers go to PREFIX-data (record i to partition
-i % P) through an idempotent AIOKafkaProducer and come back through an
-AIOKafkaConsumer assigned every partition; members a and b (two
-AIOKafkaConsumer tasks) share PREFIX-group in group PREFIX-grp, commit each
-getmany's records, a leaves and b takes over from a's commits.
+partitions, creates partitions up to P, notes the error codes of creating
+it again, of shrinking it and of deleting a missing topic, describes its
+configs, alters retention.ms with AlterConfigs (aiokafka has no
+IncrementalAlterConfigs) and reads it back, deletes it, and creates
+PREFIX-data and PREFIX-group; N records with keys and headers go to
+PREFIX-data (record i to partition i % P) through an idempotent
+AIOKafkaProducer and come back through an AIOKafkaConsumer assigned every
+partition; members a and b (two AIOKafkaConsumer tasks) share PREFIX-group
+in group PREFIX-grp, commit each getmany's records, a leaves and b takes
+over from a's commits.
 
 Prints one line of JSON (see interop/clients_test.go); exits non-zero with
 a message on stderr at the first problem it cannot report.
@@ -19,6 +21,7 @@ a message on stderr at the first problem it cannot report.
 import asyncio
 
 import aiokafka
+import aiokafka.errors
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -29,19 +32,37 @@ w = Workflow("aiokafka", "aiokafka %s" % aiokafka.__version__)
 bootstrap, prefix, n, nparts = w.bootstrap, w.prefix, w.n, w.nparts
 
 
-def check_codes(what, resp):
-    """Fails on any non-zero error_code anywhere in resp (a Response or a list of them)."""
+def codes(resp):
+    """The non-zero error codes anywhere in resp (a Response or a list of them)."""
+    found = []
+
     def walk(o):
         if isinstance(o, dict):
             for k, v in o.items():
                 if k == "error_code" and v:
-                    w.fail("%s: error code %d in %r" % (what, v, o))
+                    found.append(v)
                 walk(v)
         elif isinstance(o, (list, tuple)):
             for v in o:
                 walk(v)
     for r in resp if isinstance(resp, list) else [resp]:
         walk(r.to_object())
+    return found
+
+
+def check_codes(what, resp):
+    if codes(resp):
+        w.fail("%s: error codes %s in %r" % (what, codes(resp), [r.to_object() for r in (resp if isinstance(resp, list) else [resp])]))
+
+
+async def error_code(aw):
+    """The first error code of the response that awaiting aw returns, or of
+    the error it raises; 0 if none."""
+    try:
+        resp = await aw
+    except aiokafka.errors.BrokerResponseError as e:
+        return e.errno
+    return (codes(resp) or [0])[0]
 
 
 async def wait_until(cond, what):
@@ -57,7 +78,11 @@ async def admin_steps():
     check_codes("create_topics", await admin.create_topics([NewTopic(t, 2, 1)], timeout_ms=10000))
     check_codes("create_partitions", await admin.create_partitions({t: NewPartitions(nparts)}, timeout_ms=10000))
     md = await admin.describe_topics([t])
-    out = {"partitions": len(md[0]["partitions"]), "altered": []}
+    out = {"partitions": len(md[0]["partitions"]), "altered": [], "errors": {
+        "create_existing": await error_code(admin.create_topics([NewTopic(t, 2, 1)], timeout_ms=10000)),
+        "shrink_partitions": await error_code(admin.create_partitions({t: NewPartitions(1)}, timeout_ms=10000)),
+        "delete_missing": await error_code(admin.delete_topics([prefix + "-missing"], timeout_ms=10000)),
+    }}
 
     async def retention():
         resps = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)])

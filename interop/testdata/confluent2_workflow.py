@@ -4,7 +4,9 @@
 Usage: confluent2_workflow.py BOOTSTRAP PREFIX N P
 
   admin   AdminClient: create PREFIX-admin with 2 partitions, create
-          partitions up to P, describe its configs, AlterConfigs and then
+          partitions up to P; the error codes of creating it again, of
+          shrinking it to 1 partition and of deleting a missing topic;
+          describe its configs, AlterConfigs and then
           IncrementalAlterConfigs of retention.ms (each read back with
           DescribeConfigs), delete it; create PREFIX-data and PREFIX-group
           with P partitions.
@@ -47,18 +49,34 @@ def wait_all(futures, what):
             w.fail("%s %s: %s" % (what, k, e))
 
 
+def error_code(futures):
+    """The Kafka error code that the one future of futures failed with, 0 if none."""
+    (f,) = futures.values()
+    try:
+        f.result(timeout=30)
+    except confluent_kafka.KafkaException as e:
+        return e.args[0].code()
+    return 0
+
+
 def admin_steps():
     admin = AdminClient({"bootstrap.servers": bootstrap})
     t = prefix + "-admin"
     wait_all(admin.create_topics([NewTopic(t, 2, 1)], operation_timeout=10), "create_topics")
     wait_all(admin.create_partitions([NewPartitions(t, nparts)], operation_timeout=10), "create_partitions")
     md = admin.list_topics(t, timeout=10)
+    errors = {
+        "create_existing": error_code(admin.create_topics([NewTopic(t, 2, 1)], operation_timeout=10)),
+        "shrink_partitions": error_code(admin.create_partitions([NewPartitions(t, 1)], operation_timeout=10)),
+        "delete_missing": error_code(admin.delete_topics([prefix + "-missing"], operation_timeout=10)),
+    }
 
     def retention():
         (f,) = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t)]).values()
         return f.result(timeout=30)["retention.ms"].value
 
-    out = {"partitions": len(md.topics[t].partitions), "retention_before": retention(), "altered": []}
+    out = {"partitions": len(md.topics[t].partitions), "errors": errors, "retention_before": retention(),
+           "altered": []}
     res = ConfigResource(ResourceType.TOPIC, t, set_config={"retention.ms": "3600000"})
     wait_all(admin.alter_configs([res]), "alter_configs")
     out["altered"].append({"api": "AlterConfigs", "set": "3600000", "read": retention()})

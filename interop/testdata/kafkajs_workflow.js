@@ -4,9 +4,10 @@
 // Usage: node kafkajs_workflow.js BOOTSTRAP PREFIX N P
 //
 // As confluent2_workflow.py: the admin client creates PREFIX-admin with 2
-// partitions, creates partitions up to P, describes its configs, alters
-// retention.ms (AlterConfigs) and reads it back, deletes it, and creates
-// PREFIX-data and PREFIX-group; N records with keys and headers go to
+// partitions, creates partitions up to P, notes the error codes of creating
+// it again, of shrinking it and of deleting a missing topic, describes its
+// configs, alters retention.ms (AlterConfigs) and reads it back, deletes it,
+// and creates PREFIX-data and PREFIX-group; N records with keys and headers go to
 // PREFIX-data (record i to partition i % P) through an idempotent producer.
 // kafkajs has no manual assignment, so they come back through a consumer
 // alone in a group of its own, from the beginning. Members a and b share
@@ -36,6 +37,17 @@ async function waitUntil(cond, what) {
   }
 }
 
+// errorCode returns the Kafka error code that promise p rejects with (that
+// of its cause when retries ran out), or 0 when it resolves.
+async function errorCode(p) {
+  try {
+    await p;
+    return 0;
+  } catch (e) {
+    return (e.cause && e.cause.code) || e.code || -1;
+  }
+}
+
 async function adminSteps() {
   const admin = kafka.admin();
   await admin.connect();
@@ -45,7 +57,15 @@ async function adminSteps() {
   }
   await admin.createPartitions({ topicPartitions: [{ topic: t, count: nparts }] });
   const md = await admin.fetchTopicMetadata({ topics: [t] });
-  const out = { partitions: md.topics[0].partitions.length, altered: [] };
+  const out = { partitions: md.topics[0].partitions.length, altered: [], errors: {} };
+  // createTopics answers false exactly when every topic got TOPIC_ALREADY_EXISTS (36).
+  out.errors.create_existing = (await admin.createTopics({ topics: [{ topic: t, numPartitions: 2 }] })) ? 0 : 36;
+  out.errors.shrink_partitions = await errorCode(admin.createPartitions({ topicPartitions: [{ topic: t, count: 1 }] }));
+  // UNKNOWN_TOPIC_OR_PARTITION is retriable: an admin that does not retry.
+  const once = new Kafka({ clientId: 'merlin-interop', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  await once.connect();
+  out.errors.delete_missing = await errorCode(once.deleteTopics({ topics: [prefix + '-missing'], timeout: 10000 }));
+  await once.disconnect();
   const retention = async () => {
     const r = await admin.describeConfigs({
       includeSynonyms: false,

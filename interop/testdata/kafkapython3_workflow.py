@@ -4,14 +4,15 @@ run by the venv of interop/clients/install.
 Usage: kafkapython3_workflow.py BOOTSTRAP PREFIX N P
 
 As confluent2_workflow.py: KafkaAdminClient creates PREFIX-admin with 2
-partitions, creates partitions up to P, describes its configs, alters
-retention.ms with AlterConfigs and then with IncrementalAlterConfigs (each
-read back), deletes it, and creates PREFIX-data and PREFIX-group; N records
-with keys and headers go to PREFIX-data (record i to partition i % P) and
-come back through a consumer assigned every partition; members a and b
-(each KafkaConsumer polled by its own thread) share PREFIX-group in group
-PREFIX-grp, commit each poll's records synchronously, a leaves and b takes
-over from a's commits.
+partitions, creates partitions up to P, notes the error codes of creating
+it again, of shrinking it and of deleting a missing topic, describes its
+configs, alters retention.ms with AlterConfigs and then with
+IncrementalAlterConfigs (each read back), deletes it, and creates
+PREFIX-data and PREFIX-group; N records with keys and headers go to
+PREFIX-data (record i to partition i % P) and come back through a consumer
+assigned every partition; members a and b (each KafkaConsumer polled by its
+own thread) share PREFIX-group in group PREFIX-grp, commit each poll's
+records synchronously, a leaves and b takes over from a's commits.
 
 Prints one line of JSON (see interop/clients_test.go); exits non-zero with
 a message on stderr at the first problem it cannot report.
@@ -20,6 +21,7 @@ import threading
 import time
 
 import kafka
+import kafka.errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 
@@ -29,13 +31,26 @@ w = Workflow("kafkapython3", "kafka-python %s" % kafka.__version__)
 bootstrap, prefix, n, nparts = w.bootstrap, w.prefix, w.n, w.nparts
 
 
+def error_code(call, *args, **kwargs):
+    """The Kafka error code that call raised, 0 if none."""
+    try:
+        call(*args, **kwargs)
+    except kafka.errors.BrokerResponseError as e:
+        return e.errno
+    return 0
+
+
 def admin_steps():
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     t = prefix + "-admin"
     admin.create_topics([NewTopic(t, 2, 1)], timeout_ms=10000)
     admin.create_partitions({t: NewPartitions(nparts)}, timeout_ms=10000)
     md = admin.describe_topics([t])
-    out = {"partitions": len(md[0]["partitions"]), "altered": []}
+    out = {"partitions": len(md[0]["partitions"]), "altered": [], "errors": {
+        "create_existing": error_code(admin.create_topics, [NewTopic(t, 2, 1)], timeout_ms=10000),
+        "shrink_partitions": error_code(admin.create_partitions, {t: NewPartitions(1)}, timeout_ms=10000),
+        "delete_missing": error_code(admin.delete_topics, [prefix + "-missing"], timeout_ms=10000),
+    }}
 
     def retention():
         r = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t)], config_filter="all")
