@@ -709,14 +709,29 @@ type diskLog struct {
 var _ headerScanner = (*diskLog)(nil)
 
 func (l *diskLog) Append(batch []byte) (int64, error) {
-	base, _, err := l.log.Append(batch)
+	base, sync, err := l.AppendDeferred(batch)
 	if err != nil {
-		if errors.Is(err, seglog.ErrInvalidBatch) {
-			return 0, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
-		}
+		return 0, err
+	}
+	if err := sync(); err != nil {
 		return 0, err
 	}
 	return base, nil
+}
+
+// AppendDeferred is Append with the fsync of --fsync always (or every=N)
+// left to the caller: the partition releases its lock before it, so that
+// concurrent produces to one partition share an fsync (seglog's group
+// commit) instead of queueing for one each.
+func (l *diskLog) AppendDeferred(batch []byte) (int64, func() error, error) {
+	base, _, sync, err := l.log.AppendDeferred(batch)
+	if err != nil {
+		if errors.Is(err, seglog.ErrInvalidBatch) {
+			return 0, nil, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+		}
+		return 0, nil, err
+	}
+	return base, sync, nil
 }
 
 // Read returns whole batches from one segment. When it meets corrupt data it

@@ -30,6 +30,7 @@ type partition struct {
 	maxTSBase int64 // base offset of the batch holding it, -1 if none
 	waiters   []*waiter
 	closed    bool
+	syncErr   error // a deferred fsync failed: refuse appends
 }
 
 func newPartition(t *topic, index int32, log PartitionLog, leader int32) *partition {
@@ -70,37 +71,76 @@ type appendResult struct {
 
 // append stores a validated batch received by node, applying leadership and
 // idempotence rules. It may patch the batch's leader epoch in place.
+// deferredAppender is a PartitionLog whose Append can leave the fsync its
+// flush policy calls for to the caller (the disk storage's): append then
+// releases the partition lock before waiting for it, so that concurrent
+// produces share one fsync. A batch is readable before it is durable, as
+// on Kafka; its producer is answered only once it is durable.
+type deferredAppender interface {
+	AppendDeferred(batch []byte) (base int64, sync func() error, err error)
+}
+
 func (p *partition) append(node int32, batch []byte, h kbatch.Header) appendResult {
+	res, sync := p.appendLocked(node, batch, h)
+	if sync == nil {
+		return res
+	}
+	if err := sync(); err != nil {
+		// The batch is in the log and in the producer state, but not known
+		// to be durable: refuse everything from now on (a retry would be
+		// answered as a duplicate), as the log itself refuses appends
+		// after a failed fsync.
+		p.mu.Lock()
+		p.syncErr = err
+		p.mu.Unlock()
+		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: err}
+	}
+	return res
+}
+
+// appendLocked checks and stores a batch under the partition lock, and
+// returns the fsync still to wait for, if any.
+func (p *partition) appendLocked(node int32, batch []byte, h kbatch.Header) (appendResult, func() error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: ErrClusterClosed}
+		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: ErrClusterClosed}, nil
+	}
+	if p.syncErr != nil {
+		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: p.syncErr}, nil
 	}
 	if p.leader() != node {
-		return appendResult{base: -1, code: kerr.NotLeaderForPartition.Code}
+		return appendResult{base: -1, code: kerr.NotLeaderForPartition.Code}, nil
 	}
 	if h.ProducerID >= 0 {
 		v := checkSequence(p.producers[h.ProducerID], h, p.log.NextOffset() == 0)
 		if v.code != 0 {
-			return appendResult{base: -1, code: v.code}
+			return appendResult{base: -1, code: v.code}, nil
 		}
 		if v.duplicate {
-			return appendResult{base: v.base, duplicate: true}
+			return appendResult{base: v.base, duplicate: true}, nil
 		}
 	}
 	kbatch.SetPartitionLeaderEpoch(batch, p.epoch())
-	base, err := p.log.Append(batch)
+	var base int64
+	var sync func() error
+	var err error
+	if da, ok := p.log.(deferredAppender); ok {
+		base, sync, err = da.AppendDeferred(batch)
+	} else {
+		base, err = p.log.Append(batch)
+	}
 	if err != nil {
 		code := kerr.KafkaStorageError.Code
 		if errors.Is(err, ErrInvalidBatch) {
 			code = kerr.CorruptMessage.Code
 		}
-		return appendResult{base: -1, code: code, err: err}
+		return appendResult{base: -1, code: code, err: err}, nil
 	}
 	h.BaseOffset = base
 	p.observeLocked(h)
 	p.wakeLocked()
-	return appendResult{base: base}
+	return appendResult{base: base}, sync
 }
 
 // observeLocked updates the producer state and timestamp bookkeeping for a

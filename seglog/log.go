@@ -122,12 +122,30 @@ func (l *Log) Segments() int {
 // single write; when it returns, the batch is readable and durable as the
 // flush policy promises.
 func (l *Log) Append(batch []byte) (base, last int64, err error) {
+	base, last, wait, err := l.AppendDeferred(batch)
+	if err != nil {
+		return base, last, err
+	}
+	if err := wait(); err != nil {
+		return base, last, err
+	}
+	return base, last, nil
+}
+
+// AppendDeferred is Append leaving to its caller the fsync the flush policy
+// calls for: when it returns, the batch is written and readable, and wait
+// (never nil) makes it durable as the policy promises. A caller that holds
+// a lock of its own across Append can release it before wait, so that
+// concurrent appenders share one fsync (group commit) instead of taking
+// turns.
+func (l *Log) AppendDeferred(batch []byte) (base, last int64, wait func() error, err error) {
+	none := func() error { return nil }
 	h, err := kbatch.ValidateOne(batch)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+		return 0, 0, none, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
 	}
 	if h.NumRecords != h.LastOffsetDelta+1 {
-		return 0, 0, fmt.Errorf("%w: %d records with last offset delta %d", ErrInvalidBatch, h.NumRecords, h.LastOffsetDelta)
+		return 0, 0, none, fmt.Errorf("%w: %d records with last offset delta %d", ErrInvalidBatch, h.NumRecords, h.LastOffsetDelta)
 	}
 	count := int64(h.LastOffsetDelta) + 1
 	size := int64(len(batch))
@@ -135,11 +153,11 @@ func (l *Log) Append(batch []byte) (base, last int64, err error) {
 	l.wmu.Lock()
 	if l.closed.Load() {
 		l.wmu.Unlock()
-		return 0, 0, ErrClosed
+		return 0, 0, none, ErrClosed
 	}
 	if p := l.failure.Load(); p != nil {
 		l.wmu.Unlock()
-		return 0, 0, fmt.Errorf("seglog: log failed earlier, reopen it: %w", *p)
+		return 0, 0, none, fmt.Errorf("seglog: log failed earlier, reopen it: %w", *p)
 	}
 	now := l.opts.Now()
 	act := l.active
@@ -148,7 +166,7 @@ func (l *Log) Append(batch []byte) (base, last int64, err error) {
 		now.Sub(act.created) >= l.opts.SegmentAge) {
 		if err := l.rollLocked(); err != nil {
 			l.wmu.Unlock()
-			return 0, 0, err
+			return 0, 0, none, err
 		}
 		act = l.active
 	}
@@ -158,7 +176,7 @@ func (l *Log) Append(batch []byte) (base, last int64, err error) {
 	kbatch.SetBaseOffset(batch, base)
 	if err := l.writeAt(act, batch, pos); err != nil {
 		l.wmu.Unlock()
-		return 0, 0, err
+		return 0, 0, none, err
 	}
 	if pos == 0 {
 		act.created = now
@@ -197,11 +215,9 @@ func (l *Log) Append(batch []byte) (base, last int64, err error) {
 	l.wmu.Unlock()
 
 	if needSync {
-		if err := l.syncTo(seq); err != nil {
-			return base, base + count - 1, err
-		}
+		return base, base + count - 1, func() error { return l.syncTo(seq) }, nil
 	}
-	return base, base + count - 1, nil
+	return base, base + count - 1, none, nil
 }
 
 // writeAt writes b at pos of the active segment (wmu held). On failure it
