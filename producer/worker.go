@@ -656,20 +656,25 @@ func (w *worker) handleAck(a ack) {
 		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: len(b.recs), Bytes: b.bytes, Duration: time.Since(b.sentAt)})
 		w.finish(b, block.Offset, nil)
 	case retriableCode(code):
-		be := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: code}
+		be := w.brokerErr(code)
 		b.lastErr = be
 		w.requeue(b)
 		if code != kerr.OutOfOrderSequenceNumber.Code {
 			w.p.refreshSoon()
 		}
 		w.failed(be, nil)
-	case tooLargeCode(code) && w.splitTooLarge(b):
+	case tooLargeCode(code) && w.splitTooLarge(b, code):
 		// Resent in two halves; only a message alone in its batch that the
 		// broker still refuses fails (as the Java producer does).
 	default:
-		err := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: code}
+		err := w.brokerErr(code)
 		w.finish(b, -1, err)
 	}
+}
+
+// brokerErr is the error of a code the partition's leader answered.
+func (w *worker) brokerErr(code int16) *BrokerError {
+	return &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: code}
 }
 
 // tooLargeCode reports whether a broker refused a batch for its size:
@@ -684,7 +689,7 @@ func tooLargeCode(code int16) bool {
 // batch of one message, or one the massage hook rewrote, is not split.
 // The halves keep the batch's producer id and its sequence numbers
 // between them, so batches sent after it stay numbered right.
-func (w *worker) splitTooLarge(b *batch) bool {
+func (w *worker) splitTooLarge(b *batch, code int16) bool {
 	w.unpack(b)
 	if len(b.recs) < 2 || b.massaged != nil || b.broken {
 		return false
@@ -705,7 +710,7 @@ func (w *worker) splitTooLarge(b *batch) bool {
 	}
 	first.deadline, second.deadline = first.recs[0].deadline, second.recs[0].deadline
 	first.first, second.first = b.first, b.first
-	be := &BrokerError{Topic: w.t.name, Partition: w.part.id, Broker: w.part.leader.Load(), Code: kerr.MessageTooLarge.Code}
+	be := w.brokerErr(code)
 	first.lastErr, second.lastErr = be, be
 	w.p.log.Debug("batch too large for the broker: split", "topic", w.t.name, "partition", w.part.id, "messages", len(b.recs))
 	w.requeue(first)
