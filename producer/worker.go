@@ -890,14 +890,7 @@ func (w *worker) shed() {
 	for w.p.shedWanted.Load() > 0 {
 		if len(w.pending) == 0 {
 			// Nothing sealed: take what the open batch holds.
-			w.mu.Lock()
-			if len(w.cur) > 0 {
-				w.sealLocked()
-			}
-			sealed := w.sealed
-			w.sealed = nil
-			w.mu.Unlock()
-			w.pending = append(w.pending, sealed...)
+			w.sealAll(false)
 			if len(w.pending) == 0 {
 				return
 			}
@@ -943,14 +936,13 @@ func (w *worker) shed() {
 	}
 }
 
-// failIfGone fails every message the worker holds and has not sent when
-// its topic was deleted. Batches in flight are left to their answers
-// (UNKNOWN_TOPIC_OR_PARTITION sends them back here to fail).
-func (w *worker) failIfGone() {
-	if !w.t.gone.Load() {
-		return
-	}
+// sealAll seals the open batch and moves every sealed batch from the
+// producer side to pending, in order; with stop it also takes no more.
+func (w *worker) sealAll(stop bool) {
 	w.mu.Lock()
+	if stop {
+		w.stopping = true
+	}
 	if len(w.cur) > 0 {
 		w.sealLocked()
 	}
@@ -958,6 +950,16 @@ func (w *worker) failIfGone() {
 	w.sealed = nil
 	w.mu.Unlock()
 	w.pending = append(w.pending, sealed...)
+}
+
+// failIfGone fails every message the worker holds and has not sent when
+// its topic was deleted. Batches in flight are left to their answers
+// (UNKNOWN_TOPIC_OR_PARTITION sends them back here to fail).
+func (w *worker) failIfGone() {
+	if !w.t.gone.Load() {
+		return
+	}
+	w.sealAll(false)
 	if len(w.pending)+len(w.retry) == 0 {
 		return
 	}
@@ -972,15 +974,7 @@ func (w *worker) failIfGone() {
 
 // abort fails everything the worker holds: Close ran out of time.
 func (w *worker) abort(err error) {
-	w.mu.Lock()
-	w.stopping = true
-	if len(w.cur) > 0 {
-		w.sealLocked()
-	}
-	sealed := w.sealed
-	w.sealed = nil
-	w.mu.Unlock()
-	w.pending = append(w.pending, sealed...)
+	w.sealAll(true)
 	for _, list := range [][]*batch{w.inflight, w.retry, w.pending} {
 		for _, b := range list {
 			if b.spill != nil {
