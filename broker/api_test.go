@@ -18,18 +18,18 @@ func TestApiVersions(t *testing.T) {
 		if resp.ErrorCode != 0 {
 			t.Fatalf("v%d: error %d", v, resp.ErrorCode)
 		}
-		if len(resp.ApiKeys) != len(supportedAPIs) {
-			t.Fatalf("v%d: %d keys, want %d", v, len(resp.ApiKeys), len(supportedAPIs))
+		if len(resp.ApiKeys) != len(apis) {
+			t.Fatalf("v%d: %d keys, want %d", v, len(resp.ApiKeys), len(apis))
 		}
 		for i, k := range resp.ApiKeys {
-			want := supportedAPIs[i]
+			want := apis[i]
 			if APIKey(k.ApiKey) != want.key || k.MinVersion != want.min || k.MaxVersion != want.max {
 				t.Errorf("v%d: key %d: %d-%d, want %d: %d-%d", v, k.ApiKey, k.MinVersion, k.MaxVersion, want.key, want.min, want.max)
 			}
 		}
 	}
 	// Kafka-python needs Metadata v4+ advertised to use record batches.
-	if r, _ := versionsFor(APIMetadata); r.max < 4 {
+	if r := apiFor(APIMetadata); r.max < 4 {
 		t.Errorf("Metadata max version %d < 4", r.max)
 	}
 }

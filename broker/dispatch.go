@@ -7,57 +7,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// apiRange is a request type and the versions the broker answers.
-type apiRange struct {
-	key      APIKey
-	min, max int16
-}
-
-// supportedAPIs is what ApiVersions advertises and what the dispatcher
-// accepts. Metadata goes up to v12 (kafka-python infers the broker's version
-// from it and needs at least v4 to use record batches); Produce starts at v3
-// and Fetch at v4, the first versions with record batches (magic 2).
-var supportedAPIs = []apiRange{
-	{APIProduce, 3, 9},
-	{APIFetch, 4, 18},
-	{APIListOffsets, 1, 7},
-	{APIMetadata, 0, 12},
-	{APIApiVersions, 0, 3},
-	{APICreateTopics, 0, 7},
-	{APIInitProducerID, 0, 4},
-	// The group coordinator (api_groups.go).
-	{APIOffsetCommit, 0, 9},
-	{APIOffsetFetch, 0, 9},
-	{APIFindCoordinator, 0, 6},
-	{APIJoinGroup, 0, 9},
-	{APIHeartbeat, 0, 4},
-	{APILeaveGroup, 0, 5},
-	{APISyncGroup, 0, 5},
-	{APIDescribeGroups, 0, 6},
-	{APIListGroups, 0, 5},
-	{APIDeleteGroups, 0, 2},
-	{APIOffsetDelete, 0, 0},
-	// Admin (api_admin.go).
-	{APIDeleteTopics, 0, 6},
-	{APIDeleteRecords, 0, 2},
-	{APIDescribeConfigs, 0, 4},
-	{APIAlterConfigs, 0, 2},
-	{APIIncrementalAlterConfigs, 0, 1},
-	{APICreatePartitions, 0, 3},
-	{APIDescribeCluster, 0, 2},
-	{APISaslHandshake, 0, 1},
-	{APISaslAuthenticate, 0, 2},
-}
-
-func versionsFor(key APIKey) (apiRange, bool) {
-	for _, r := range supportedAPIs {
-		if r.key == key {
-			return r, true
-		}
-	}
-	return apiRange{}, false
-}
-
 // reqHeader is a decoded request header (v1, or v2 for flexible versions).
 type reqHeader struct {
 	key      APIKey
@@ -126,14 +75,14 @@ func (c *conn) handle(frame []byte) error {
 	if err != nil {
 		return err
 	}
-	r, ok := versionsFor(h.key)
-	if !ok {
+	api := apiFor(h.key)
+	if api == nil {
 		return fmt.Errorf("%w: unsupported API key %d (%s)", errProtocol, h.key, h.key)
 	}
 	if err := c.authorize(h.key); err != nil {
 		return err
 	}
-	if h.version < r.min || h.version > r.max {
+	if !api.supports(h.version) {
 		if h.key == APIApiVersions {
 			// KIP-511: answer in v0 with UNSUPPORTED_VERSION and our
 			// range, so that the client retries with a version we know.
@@ -143,16 +92,16 @@ func (c *conn) handle(frame []byte) error {
 			c.appendResponse(h, apiVersionsDowngrade())
 			return nil
 		}
-		return fmt.Errorf("%w: %s version %d is not supported (versions %d to %d are)", errProtocol, h.key, h.version, r.min, r.max)
+		return fmt.Errorf("%w: %s version %d is not supported (versions %d to %d are)", errProtocol, h.key, h.version, api.min, api.max)
 	}
 	req := kmsg.RequestForKey(int16(h.key))
 	req.SetVersion(h.version)
-	if req.IsFlexible() {
+	if api.isFlexible(h.version) {
 		if body, err = skipTags(body); err != nil {
 			return err
 		}
 	}
-	if err := checkRequestShape(h.key, h.version, body); err != nil {
+	if err := api.checkShape(h.version, body); err != nil {
 		return fmt.Errorf("%s v%d: %w", h.key, h.version, err)
 	}
 	if err := req.(unsafeReader).UnsafeReadFrom(body); err != nil {
@@ -161,76 +110,13 @@ func (c *conn) handle(frame []byte) error {
 	if err := c.throttle(); err != nil {
 		return err
 	}
-	resp, err := c.dispatch(h, req)
+	resp, err := api.handle(c, h, req)
 	c.b.stats.answered(c, h, resp, err)
 	if err != nil || resp == nil {
 		return err
 	}
 	c.appendResponse(h, resp)
 	return c.afterAnswer()
-}
-
-// dispatch runs the handler of a decoded request. A nil response means no
-// answer is due (acks=0 produce).
-func (c *conn) dispatch(h reqHeader, req kmsg.Request) (kmsg.Response, error) {
-	switch req := req.(type) {
-	case *kmsg.ProduceRequest:
-		return c.handleProduce(req)
-	case *kmsg.FetchRequest:
-		return c.handleFetch(req)
-	case *kmsg.ListOffsetsRequest:
-		return c.handleListOffsets(req), nil
-	case *kmsg.MetadataRequest:
-		return c.handleMetadata(req), nil
-	case *kmsg.ApiVersionsRequest:
-		return handleApiVersions(req), nil
-	case *kmsg.CreateTopicsRequest:
-		return c.handleCreateTopics(req), nil
-	case *kmsg.InitProducerIDRequest:
-		return c.handleInitProducerID(req), nil
-	case *kmsg.FindCoordinatorRequest:
-		return c.handleFindCoordinator(req), nil
-	case *kmsg.JoinGroupRequest:
-		return c.handleJoinGroup(h, req)
-	case *kmsg.SyncGroupRequest:
-		return c.handleSyncGroup(req)
-	case *kmsg.HeartbeatRequest:
-		return c.handleHeartbeat(req), nil
-	case *kmsg.LeaveGroupRequest:
-		return c.handleLeaveGroup(req), nil
-	case *kmsg.OffsetCommitRequest:
-		return c.handleOffsetCommit(req), nil
-	case *kmsg.OffsetFetchRequest:
-		return c.handleOffsetFetch(req), nil
-	case *kmsg.ListGroupsRequest:
-		return c.handleListGroups(req), nil
-	case *kmsg.DescribeGroupsRequest:
-		return c.handleDescribeGroups(req), nil
-	case *kmsg.DeleteGroupsRequest:
-		return c.handleDeleteGroups(req), nil
-	case *kmsg.OffsetDeleteRequest:
-		return c.handleOffsetDelete(req), nil
-	case *kmsg.DeleteTopicsRequest:
-		return c.handleDeleteTopics(req), nil
-	case *kmsg.DeleteRecordsRequest:
-		return c.handleDeleteRecords(req), nil
-	case *kmsg.DescribeConfigsRequest:
-		return c.handleDescribeConfigs(req), nil
-	case *kmsg.AlterConfigsRequest:
-		return c.handleAlterConfigs(req), nil
-	case *kmsg.IncrementalAlterConfigsRequest:
-		return c.handleIncrementalAlterConfigs(req), nil
-	case *kmsg.CreatePartitionsRequest:
-		return c.handleCreatePartitions(req), nil
-	case *kmsg.DescribeClusterRequest:
-		return c.handleDescribeCluster(req), nil
-	case *kmsg.SASLHandshakeRequest:
-		return c.handleSaslHandshake(req), nil
-	case *kmsg.SASLAuthenticateRequest:
-		return c.handleSaslAuthenticate(req)
-	}
-	// Unreachable while supportedAPIs and this switch agree.
-	return nil, fmt.Errorf("%w: no handler for %s", errProtocol, h.key)
 }
 
 // appendResponse frames resp: length, correlation id, the tagged field

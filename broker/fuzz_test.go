@@ -162,7 +162,7 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 func builtFrames(t testing.TB) [][]byte {
 	f := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
 	var frames [][]byte
-	for _, r := range supportedAPIs {
+	for _, r := range apis {
 		for v := r.min; v <= r.max; v++ {
 			for _, req := range sampleRequests(t, r.key, v) {
 				frames = append(frames, f.AppendRequest(nil, req, 7))

@@ -6,7 +6,7 @@ package broker
 //
 // Counting costs a few atomic adds per request and no allocation: the
 // counters are fixed arrays made when the broker is created, indexed by a
-// table of the API keys and versions the broker answers (supportedAPIs).
+// table of the API keys and versions the broker answers (apis, apis.go).
 
 import (
 	"slices"
@@ -119,15 +119,16 @@ type LatencyStats struct {
 
 // statSlots maps API keys and versions to the broker's counter arrays.
 type statSlots struct {
-	apis  []apiRange
+	apis  []apiSpec
 	first [256]int16 // first request slot of a key, -1 if not answered
 	key   [256]int8  // index of a key in apis, -1 if not answered
 	n     int        // request slots
 }
 
-var slots = newStatSlots(supportedAPIs)
+// slots is set by apis.go's init, with the table.
+var slots *statSlots
 
-func newStatSlots(apis []apiRange) *statSlots {
+func newStatSlots(apis []apiSpec) *statSlots {
 	s := &statSlots{apis: apis}
 	for i := range s.first {
 		s.first[i], s.key[i] = -1, -1

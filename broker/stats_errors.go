@@ -9,7 +9,7 @@ import (
 
 // responseFailed reports whether an answer carries an error code, at the
 // top level or for any topic or partition, for Stats' Errors. A request
-// type without a case here counts no errors: an API added to supportedAPIs
+// type without a case here counts no errors: an API added to the table (apis.go)
 // should get one.
 func responseFailed(resp kmsg.Response) bool {
 	switch r := resp.(type) {

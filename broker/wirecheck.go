@@ -21,184 +21,164 @@ import (
 // Where they could differ (a null where kmsg wants a value), kmsg fails
 // anyway, and a failed kmsg reader stops every loop.
 func checkRequestShape(key APIKey, version int16, body []byte) error {
-	w := &shapeWalk{r: kbin.Reader{Src: body}}
-	v := version
-	switch key {
-	case APIProduce:
-		w.flex = v >= 9
-		if v >= 3 {
-			w.str()
-		}
-		w.fixed(2 + 4)
-		w.array(func() {
-			if v <= 12 {
-				w.str()
-			} else {
-				w.fixed(16)
-			}
-			w.array(func() {
-				w.fixed(4)
-				w.bytes()
-				w.tags(nil)
-			})
-			w.tags(nil)
-		})
-		w.tags(nil)
-	case APIFetch:
-		w.flex = v >= 12
-		if v <= 14 {
-			w.fixed(4)
-		}
-		w.fixed(4 + 4)
-		if v >= 3 {
-			w.fixed(4)
-		}
-		if v >= 4 {
-			w.fixed(1)
-		}
-		if v >= 7 {
-			w.fixed(4 + 4)
-		}
-		w.array(func() {
-			if v <= 12 {
-				w.str()
-			} else {
-				w.fixed(16)
-			}
-			w.array(func() {
-				w.fixed(4)
-				if v >= 9 {
-					w.fixed(4)
-				}
-				w.fixed(8)
-				if v >= 12 {
-					w.fixed(4)
-				}
-				if v >= 5 {
-					w.fixed(8)
-				}
-				w.fixed(4)
-				w.tags(nil)
-			})
-			w.tags(nil)
-		})
-		if v >= 7 {
-			w.array(func() {
-				if v <= 12 {
-					w.str()
-				} else {
-					w.fixed(16)
-				}
-				w.array(func() { w.fixed(4) })
-				w.tags(nil)
-			})
-		}
-		if v >= 11 {
-			w.str()
-		}
-		w.tags(func(tag uint32, sub *shapeWalk) {
-			if tag == 1 { // ReplicaState: ID, Epoch, tags
-				sub.fixed(4 + 8)
-				sub.tags(nil)
-			}
-		})
-	case APIListOffsets:
-		w.flex = v >= 6
-		w.fixed(4)
-		if v >= 2 {
-			w.fixed(1)
-		}
-		w.array(func() {
-			w.str()
-			w.array(func() {
-				w.fixed(4)
-				if v >= 4 {
-					w.fixed(4)
-				}
-				w.fixed(8)
-				if v == 0 {
-					w.fixed(4)
-				}
-				w.tags(nil)
-			})
-			w.tags(nil)
-		})
-		if v >= 10 {
-			w.fixed(4)
-		}
-		w.tags(nil)
-	case APIMetadata:
-		w.flex = v >= 9
-		w.array(func() {
-			if v >= 10 {
-				w.fixed(16)
-			}
-			w.str()
-			w.tags(nil)
-		})
-		if v >= 4 {
-			w.fixed(1)
-		}
-		if v >= 8 && v <= 10 {
-			w.fixed(1)
-		}
-		if v >= 8 {
-			w.fixed(1)
-		}
-		w.tags(nil)
-	case APIApiVersions:
-		w.flex = v >= 3
-		if v >= 3 {
-			w.str()
-			w.str()
-		}
-		if v >= 5 {
-			w.str()
-			w.fixed(4)
-		}
-		w.tags(nil)
-	case APICreateTopics:
-		w.flex = v >= 5
-		w.array(func() {
-			w.str()
-			w.fixed(4 + 2)
-			w.array(func() {
-				w.fixed(4)
-				w.array(func() { w.fixed(4) })
-				w.tags(nil)
-			})
-			w.array(func() {
-				w.str()
-				w.str()
-				w.tags(nil)
-			})
-			w.tags(nil)
-		})
-		w.fixed(4)
-		if v >= 1 {
-			w.fixed(1)
-		}
-		w.tags(nil)
-	case APIInitProducerID:
-		w.flex = v >= 2
+	a := apiFor(key)
+	if a == nil {
+		return fmt.Errorf("%w: no shape for %s", errProtocol, key)
+	}
+	return a.checkShape(version, body)
+}
+
+// The shapes of the request types listed first in the table (apis.go); the
+// group coordinator's and the admin ones are in wirecheck_groups.go. The
+// walk is flexible from the table's flexible version on.
+
+func shapeProduce(w *shapeWalk, v int16) {
+	if v >= 3 {
 		w.str()
+	}
+	w.fixed(2 + 4)
+	w.topics(v, 12, func() {
 		w.fixed(4)
-		if v >= 3 {
-			w.fixed(8 + 2)
-		}
-		w.tags(nil)
-	case APISaslHandshake:
-		w.str()
-	case APISaslAuthenticate:
-		w.flex = v >= 2
 		w.bytes()
 		w.tags(nil)
-	default:
-		if !w.moreShapes(key, v) {
-			return fmt.Errorf("%w: no shape for %s", errProtocol, key)
-		}
+	})
+	w.tags(nil)
+}
+
+func shapeFetch(w *shapeWalk, v int16) {
+	if v <= 14 {
+		w.fixed(4)
 	}
-	return w.err()
+	w.fixed(4 + 4)
+	if v >= 3 {
+		w.fixed(4)
+	}
+	if v >= 4 {
+		w.fixed(1)
+	}
+	if v >= 7 {
+		w.fixed(4 + 4)
+	}
+	w.topics(v, 12, func() {
+		w.fixed(4)
+		if v >= 9 {
+			w.fixed(4)
+		}
+		w.fixed(8)
+		if v >= 12 {
+			w.fixed(4)
+		}
+		if v >= 5 {
+			w.fixed(8)
+		}
+		w.fixed(4)
+		w.tags(nil)
+	})
+	if v >= 7 {
+		w.topicPartitions(v, 12) // forgotten topics
+	}
+	if v >= 11 {
+		w.str()
+	}
+	w.tags(func(tag uint32, sub *shapeWalk) {
+		if tag == 1 { // ReplicaState: ID, Epoch, tags
+			sub.fixed(4 + 8)
+			sub.tags(nil)
+		}
+	})
+}
+
+func shapeListOffsets(w *shapeWalk, v int16) {
+	w.fixed(4)
+	if v >= 2 {
+		w.fixed(1)
+	}
+	w.topics(v, never, func() {
+		w.fixed(4)
+		if v >= 4 {
+			w.fixed(4)
+		}
+		w.fixed(8)
+		if v == 0 {
+			w.fixed(4)
+		}
+		w.tags(nil)
+	})
+	if v >= 10 {
+		w.fixed(4)
+	}
+	w.tags(nil)
+}
+
+func shapeMetadata(w *shapeWalk, v int16) {
+	w.array(func() {
+		if v >= 10 {
+			w.fixed(16)
+		}
+		w.str()
+		w.tags(nil)
+	})
+	if v >= 4 {
+		w.fixed(1)
+	}
+	if v >= 8 && v <= 10 {
+		w.fixed(1)
+	}
+	if v >= 8 {
+		w.fixed(1)
+	}
+	w.tags(nil)
+}
+
+func shapeApiVersions(w *shapeWalk, v int16) {
+	if v >= 3 {
+		w.str()
+		w.str()
+	}
+	if v >= 5 {
+		w.str()
+		w.fixed(4)
+	}
+	w.tags(nil)
+}
+
+func shapeCreateTopics(w *shapeWalk, v int16) {
+	w.array(func() {
+		w.str()
+		w.fixed(4 + 2)
+		w.array(func() {
+			w.fixed(4)
+			w.int32s()
+			w.tags(nil)
+		})
+		w.array(func() {
+			w.str()
+			w.str()
+			w.tags(nil)
+		})
+		w.tags(nil)
+	})
+	w.fixed(4)
+	if v >= 1 {
+		w.fixed(1)
+	}
+	w.tags(nil)
+}
+
+func shapeInitProducerID(w *shapeWalk, v int16) {
+	w.str()
+	w.fixed(4)
+	if v >= 3 {
+		w.fixed(8 + 2)
+	}
+	w.tags(nil)
+}
+
+func shapeSaslHandshake(w *shapeWalk, _ int16) { w.str() }
+
+func shapeSaslAuthenticate(w *shapeWalk, _ int16) {
+	w.bytes()
+	w.tags(nil)
 }
 
 // shapeWalk reads through a request without keeping anything.
@@ -291,3 +271,34 @@ func (w *shapeWalk) tags(known func(tag uint32, sub *shapeWalk)) {
 		}
 	}
 }
+
+// topic walks a topic named up to version lastByName, by id (16 bytes)
+// after.
+func (w *shapeWalk) topic(v, lastByName int16) {
+	if v <= lastByName {
+		w.str()
+	} else {
+		w.fixed(16)
+	}
+}
+
+// topics walks an array of topics (see topic; lastByName never: always by
+// name), each with an array of partitions and tags.
+func (w *shapeWalk) topics(v, lastByName int16, partition func()) {
+	w.array(func() {
+		w.topic(v, lastByName)
+		w.array(partition)
+		w.tags(nil)
+	})
+}
+
+// topicPartitions walks topics whose partitions are their numbers.
+func (w *shapeWalk) topicPartitions(v, lastByName int16) {
+	w.topics(v, lastByName, func() { w.fixed(4) })
+}
+
+// strs walks an array of strings.
+func (w *shapeWalk) strs() { w.array(w.str) }
+
+// int32s walks an array of int32s (partition numbers, replica ids).
+func (w *shapeWalk) int32s() { w.array(func() { w.fixed(4) }) }
