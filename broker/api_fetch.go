@@ -81,7 +81,7 @@ func (c *conn) handleFetch(req *kmsg.FetchRequest) (kmsg.Response, error) {
 			} else {
 				timer.Reset(remaining)
 			}
-			if hook := c.b.onFetchWait; hook != nil {
+			if hook := c.b.faults.fetchWaitHook(); hook != nil {
 				hook()
 			}
 			stop := c.watchPeer()

@@ -8,6 +8,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// APIKey is a Kafka request type.
+type APIKey int16
+
+// The request types a broker answers (see also api_keys_groups.go).
+const (
+	APIProduce        APIKey = 0
+	APIFetch          APIKey = 1
+	APIListOffsets    APIKey = 2
+	APIMetadata       APIKey = 3
+	APIApiVersions    APIKey = 18
+	APICreateTopics   APIKey = 19
+	APIInitProducerID APIKey = 22
+)
+
+func (k APIKey) String() string { return kmsg.NameForKey(int16(k)) }
+
 // apiSpec is one request type the broker answers, and the one place its
 // versions are written: ApiVersions advertises the table (in its order),
 // conn.handle accepts what it advertises and nothing else, the request's

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -43,8 +42,7 @@ type Broker struct {
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
 
-	pause   atomic.Pointer[chan struct{}] // non-nil while paused; closed on resume
-	latency atomic.Int64                  // per-request delay, nanoseconds
+	faults *NodeFaults // Config.Faults; nil in production
 
 	budget *byteBudget // Config.QueuedMaxRequestBytes
 	logs   brokerLogs
@@ -55,9 +53,6 @@ type Broker struct {
 	// negative: no cap. The fuzz targets set it to 0 so that nothing
 	// blocks.
 	maxFetchWait time.Duration
-	// onFetchWait, when set (by tests, before Start), is called each time
-	// a fetch is about to wait for data.
-	onFetchWait func()
 }
 
 // New validates cfg and returns a broker that is not listening yet.
@@ -76,6 +71,7 @@ func New(cfg Config) (*Broker, error) {
 		done:         make(chan struct{}),
 		budget:       newByteBudget(cfg.QueuedMaxRequestBytes),
 		maxFetchWait: cfg.MaxFetchWait,
+		faults:       cfg.Faults,
 		stats:        newBrokerStats(),
 	}
 	b.logs = newBrokerLogs(b.log)
@@ -317,23 +313,6 @@ func (l brokerLogs) close() {
 		r.close()
 	}
 }
-
-// Pause makes the broker stop answering: connections are still accepted and
-// requests read, but each waits, unanswered, until Resume.
-func (b *Broker) Pause() {
-	ch := make(chan struct{})
-	b.pause.CompareAndSwap(nil, &ch)
-}
-
-// Resume answers the requests held since Pause and the ones after.
-func (b *Broker) Resume() {
-	if ch := b.pause.Swap(nil); ch != nil {
-		close(*ch)
-	}
-}
-
-// SetLatency delays the handling of every request by d (0 for none).
-func (b *Broker) SetLatency(d time.Duration) { b.latency.Store(int64(max(d, 0))) }
 
 // DropConnections closes every open connection; the broker keeps listening.
 func (b *Broker) DropConnections() {

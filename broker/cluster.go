@@ -55,8 +55,8 @@ type Cluster struct {
 	closed     bool
 
 	nextPID  atomic.Int64
-	firstPID int64 // nextPID once restored, for ProducerIDsAllocated
-	faults   faults
+	firstPID int64   // nextPID once restored, for ProducerIDsAllocated
+	faults   *Faults // ClusterConfig.Faults; nil in production
 	groups   *groupCoordinator
 }
 
@@ -96,6 +96,7 @@ func NewCluster(cfg ClusterConfig) (*Cluster, error) {
 		nodes:    make(map[int32]*node),
 		topics:   make(map[string]*topic),
 		topicIDs: make(map[[16]byte]*topic),
+		faults:   cfg.Faults,
 	}
 	specs, err := c.storage.LoadTopics()
 	if err != nil {

@@ -114,11 +114,16 @@ func TestSharedClusterLeadership(t *testing.T) {
 }
 
 func TestInjectError(t *testing.T) {
-	b := startBroker(t, Config{})
+	faults := new(Faults)
+	cl, err := NewCluster(ClusterConfig{Faults: faults, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	b := startBroker(t, Config{Cluster: cl})
 	createTopic(t, b, "inj", 2)
-	cl := b.Cluster()
 	rc := dialRaw(t, b.Addr())
-	cl.InjectError(APIProduce, "inj", 0, kerr.NotLeaderForPartition.Code, 2)
+	faults.InjectError(APIProduce, "inj", 0, kerr.NotLeaderForPartition.Code, 2)
 	for i := range 3 {
 		r := rc.produce("inj", 0, buildBatch(t, 1, 1, nil))
 		want := kerr.NotLeaderForPartition.Code
@@ -132,19 +137,19 @@ func TestInjectError(t *testing.T) {
 	if _, next, _ := cl.Offsets("inj", 0); next != 1 {
 		t.Fatalf("refused batches were stored: log end %d", next)
 	}
-	cl.InjectError(APIFetch, "inj", AllPartitions, kerr.UnknownLeaderEpoch.Code, 1)
+	faults.InjectError(APIFetch, "inj", AllPartitions, kerr.UnknownLeaderEpoch.Code, 1)
 	if r := rc.fetchOne(11, "inj", 1, 0, 0, 1, 1<<20, 1<<20); r.ErrorCode != kerr.UnknownLeaderEpoch.Code {
 		t.Fatalf("fetch: error %d", r.ErrorCode)
 	}
-	cl.InjectError(APIMetadata, "inj", 1, kerr.LeaderNotAvailable.Code, 1)
+	faults.InjectError(APIMetadata, "inj", 1, kerr.LeaderNotAvailable.Code, 1)
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 9
 	m := rc.do(req).(*kmsg.MetadataResponse)
 	if m.Topics[0].Partitions[0].ErrorCode != 0 || m.Topics[0].Partitions[1].ErrorCode != kerr.LeaderNotAvailable.Code {
 		t.Fatalf("metadata: %+v", m.Topics[0].Partitions)
 	}
-	cl.InjectError(APIListOffsets, "inj", 0, kerr.NotLeaderForPartition.Code, 5)
-	cl.ClearInjectedErrors()
+	faults.InjectError(APIListOffsets, "inj", 0, kerr.NotLeaderForPartition.Code, 5)
+	faults.ClearInjectedErrors()
 	if r := rc.fetchOne(11, "inj", 0, 0, 0, 1, 1<<20, 1<<20); r.ErrorCode != 0 {
 		t.Fatalf("after clear: error %d", r.ErrorCode)
 	}

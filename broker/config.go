@@ -143,6 +143,11 @@ type Config struct {
 	// negative: none.
 	AuthFailureDelay time.Duration
 
+	// Faults, when set, lets tests pause and slow this broker (see
+	// NodeFaults; package mockbroker sets one per node). Leave it nil in
+	// production.
+	Faults *NodeFaults
+
 	// Cluster is the state this broker serves: topics, partition logs,
 	// leaders, producer ids. Several brokers with distinct NodeIDs can share
 	// one Cluster (that is what package mockbroker does). When nil, the
@@ -293,6 +298,10 @@ type ClusterConfig struct {
 	// produce request, after the batch is stored or refused, from the
 	// connection's goroutine. It must be fast and safe for concurrent use.
 	OnProduce func(ProduceEvent)
+	// Faults, when set, lets tests inject errors into the answers of
+	// every broker of the cluster (see Faults; package mockbroker sets
+	// one). Leave it nil in production.
+	Faults *Faults
 }
 
 // Validate reports the first invalid field, naming it.

@@ -516,25 +516,3 @@ func (c *conn) wait(d time.Duration) error {
 		return c.ctx.Err()
 	}
 }
-
-// throttle applies Pause and SetLatency before a request is handled.
-func (c *conn) throttle() error {
-	if ch := c.b.pause.Load(); ch != nil {
-		if err := c.flush(); err != nil {
-			return err
-		}
-		stop := c.watchPeer()
-		select {
-		case <-*ch:
-		case <-c.ctx.Done():
-		}
-		stop()
-		if err := c.ctx.Err(); err != nil {
-			return err
-		}
-	}
-	if d := time.Duration(c.b.latency.Load()); d > 0 {
-		return c.wait(d)
-	}
-	return nil
-}

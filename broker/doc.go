@@ -10,9 +10,12 @@
 //	defer b.Close()
 //
 // Several brokers sharing one Cluster form a multi-node cluster in one
-// process, which is what package mockbroker builds for tests; Cluster and
-// Broker also carry the fault-injection hooks it uses (Pause, SetLatency,
-// DropConnections, InjectError, MoveLeader, AddPartitions, OnProduce).
+// process, which is what package mockbroker builds for tests. The fault
+// injection it uses is kept out of Cluster and Broker: a Faults set in
+// ClusterConfig.Faults injects errors (InjectError), and a NodeFaults set in
+// Config.Faults pauses or slows one broker (Pause, SetLatency); both are nil
+// in production. Broker.DropConnections, Cluster.MoveLeader,
+// Cluster.AddPartitions and ClusterConfig.OnProduce serve tests too.
 //
 // # Protocol
 //

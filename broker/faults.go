@@ -1,30 +1,19 @@
 package broker
 
+// Fault injection, for tests and package mockbroker: errors answered
+// instead of the work (Faults, set in ClusterConfig.Faults) and brokers
+// that hold or slow their answers (NodeFaults, set in Config.Faults).
+// Production clusters and brokers have neither: each place that consults
+// them costs a nil check.
+
 import (
 	"sync"
 	"sync/atomic"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"time"
 )
 
-// APIKey is a Kafka request type.
-type APIKey int16
-
-// The request types a broker answers.
-const (
-	APIProduce        APIKey = 0
-	APIFetch          APIKey = 1
-	APIListOffsets    APIKey = 2
-	APIMetadata       APIKey = 3
-	APIApiVersions    APIKey = 18
-	APICreateTopics   APIKey = 19
-	APIInitProducerID APIKey = 22
-)
-
-func (k APIKey) String() string { return kmsg.NameForKey(int16(k)) }
-
-// AllPartitions, as the partition of InjectError, matches every partition of
-// the topic.
+// AllPartitions, as the partition of Faults.InjectError, matches every
+// partition of the topic.
 const AllPartitions int32 = -1
 
 type injection struct {
@@ -35,9 +24,11 @@ type injection struct {
 	left      int
 }
 
-// faults holds injected errors. The common case, none, costs one atomic load.
-type faults struct {
-	n    atomic.Int32
+// Faults makes a cluster answer injected errors. Set it in
+// ClusterConfig.Faults; its methods are safe for concurrent use, and a nil
+// *Faults injects nothing.
+type Faults struct {
+	n    atomic.Int32 // len(list): the common case, none, costs one load
 	mu   sync.Mutex
 	list []*injection
 }
@@ -50,13 +41,12 @@ type faults struct {
 // refused produce stores nothing). Metadata reports code as that partition's
 // error, or as the topic's error with AllPartitions. InitProducerId answers
 // code for injections made with topic "" and AllPartitions. Other request
-// types ignore injections. Injections for the same key, topic and partition queue
-// up: the older one is used first.
-func (c *Cluster) InjectError(key APIKey, topic string, partition int32, code int16, n int) {
+// types ignore injections. Injections for the same key, topic and partition
+// queue up: the older one is used first.
+func (f *Faults) InjectError(key APIKey, topic string, partition int32, code int16, n int) {
 	if n <= 0 {
 		return
 	}
-	f := &c.faults
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.list = append(f.list, &injection{key: key, topic: topic, partition: partition, code: code, left: n})
@@ -64,8 +54,7 @@ func (c *Cluster) InjectError(key APIKey, topic string, partition int32, code in
 }
 
 // ClearInjectedErrors drops every pending injection.
-func (c *Cluster) ClearInjectedErrors() {
-	f := &c.faults
+func (f *Faults) ClearInjectedErrors() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.list = nil
@@ -74,14 +63,24 @@ func (c *Cluster) ClearInjectedErrors() {
 
 // take consumes one use of the first injection matching the key, topic and
 // partition, and returns its code.
-func (f *faults) take(key APIKey, topic string, partition int32) (int16, bool) {
-	if f.n.Load() == 0 {
+func (f *Faults) take(key APIKey, topic string, partition int32) (int16, bool) {
+	return f.takeMatching(key, topic, func(p int32) bool { return p == AllPartitions || p == partition })
+}
+
+// takeTopic is take for topic-level errors: it only matches injections made
+// with AllPartitions.
+func (f *Faults) takeTopic(key APIKey, topic string) (int16, bool) {
+	return f.takeMatching(key, topic, func(p int32) bool { return p == AllPartitions })
+}
+
+func (f *Faults) takeMatching(key APIKey, topic string, partition func(int32) bool) (int16, bool) {
+	if f == nil || f.n.Load() == 0 {
 		return 0, false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, in := range f.list {
-		if in.key != key || in.topic != topic || (in.partition != AllPartitions && in.partition != partition) {
+		if in.key != key || in.topic != topic || !partition(in.partition) {
 			continue
 		}
 		in.left--
@@ -94,24 +93,66 @@ func (f *faults) take(key APIKey, topic string, partition int32) (int16, bool) {
 	return 0, false
 }
 
-// takeTopic is take for topic-level errors: it only matches injections made
-// with AllPartitions.
-func (f *faults) takeTopic(key APIKey, topic string) (int16, bool) {
-	if f.n.Load() == 0 {
-		return 0, false
+// NodeFaults makes a broker hold or slow its answers. Set it in
+// Config.Faults; a NodeFaults may outlive its Broker and serve the next one
+// of the same node (mockbroker's Stop and Start keep pause and latency so).
+// Its methods are safe for concurrent use.
+type NodeFaults struct {
+	pause   atomic.Pointer[chan struct{}] // non-nil while paused; closed on resume
+	latency atomic.Int64                  // per-request delay, nanoseconds
+
+	// onFetchWait, when set (by tests, before the broker starts), is
+	// called each time a fetch is about to wait for data.
+	onFetchWait func()
+}
+
+// Pause makes the broker stop answering: connections are still accepted and
+// requests read, but each waits, unanswered, until Resume.
+func (f *NodeFaults) Pause() {
+	ch := make(chan struct{})
+	f.pause.CompareAndSwap(nil, &ch)
+}
+
+// Resume answers the requests held since Pause and the ones after.
+func (f *NodeFaults) Resume() {
+	if ch := f.pause.Swap(nil); ch != nil {
+		close(*ch)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i, in := range f.list {
-		if in.key != key || in.topic != topic || in.partition != AllPartitions {
-			continue
-		}
-		in.left--
-		if in.left == 0 {
-			f.list = append(f.list[:i], f.list[i+1:]...)
-			f.n.Store(int32(len(f.list)))
-		}
-		return in.code, true
+}
+
+// SetLatency delays the handling of every request by d (0 for none).
+func (f *NodeFaults) SetLatency(d time.Duration) { f.latency.Store(int64(max(d, 0))) }
+
+// fetchWaitHook returns the hook called before a fetch waits, or nil.
+func (f *NodeFaults) fetchWaitHook() func() {
+	if f == nil {
+		return nil
 	}
-	return 0, false
+	return f.onFetchWait
+}
+
+// throttle applies Pause and SetLatency before a request is handled.
+func (c *conn) throttle() error {
+	f := c.b.faults
+	if f == nil {
+		return nil
+	}
+	if ch := f.pause.Load(); ch != nil {
+		if err := c.flush(); err != nil {
+			return err
+		}
+		stop := c.watchPeer()
+		select {
+		case <-*ch:
+		case <-c.ctx.Done():
+		}
+		stop()
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if d := time.Duration(f.latency.Load()); d > 0 {
+		return c.wait(d)
+	}
+	return nil
 }

@@ -41,11 +41,10 @@ func batchOffsets(t *testing.T, b []byte) []int64 {
 // waiting out MaxWaitMillis (ten minutes here: the test would time out).
 func TestFetchLongPollWokenByProduce(t *testing.T) {
 	waiting := make(chan struct{}, 16)
-	b, err := New(Config{Logger: testLogger(t)})
+	b, err := New(Config{Logger: testLogger(t), Faults: &NodeFaults{onFetchWait: func() { waiting <- struct{}{} }}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.onFetchWait = func() { waiting <- struct{}{} }
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +81,10 @@ func TestFetchLongPollWokenByProduce(t *testing.T) {
 // MinBytes keeps a fetch waiting through appends too small to satisfy it.
 func TestFetchMinBytes(t *testing.T) {
 	waiting := make(chan struct{}, 16)
-	b, err := New(Config{Logger: testLogger(t)})
+	b, err := New(Config{Logger: testLogger(t), Faults: &NodeFaults{onFetchWait: func() { waiting <- struct{}{} }}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.onFetchWait = func() { waiting <- struct{}{} }
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}

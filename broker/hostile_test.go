@@ -75,11 +75,10 @@ func dialN(t testing.TB, addr string, n int) []net.Conn {
 func TestHostileLongPollFetchReleasesFDs(t *testing.T) {
 	n := hostileConns(t, 300)
 	var waiting atomic.Int64
-	b, err := New(Config{Logger: testLogger(t)})
+	b, err := New(Config{Logger: testLogger(t), Faults: &NodeFaults{onFetchWait: func() { waiting.Add(1) }}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.onFetchWait = func() { waiting.Add(1) }
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -129,10 +129,11 @@ func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 // Cluster is a set of in-process brokers sharing one cluster state. Its
 // methods are safe for concurrent use.
 type Cluster struct {
-	state *broker.Cluster
-	log   *slog.Logger
-	ids   []int32
-	sec   security
+	state  *broker.Cluster
+	faults *broker.Faults // injected errors
+	log    *slog.Logger
+	ids    []int32
+	sec    security
 
 	mu     sync.Mutex
 	nodes  map[int32]*node
@@ -144,11 +145,10 @@ type Cluster struct {
 }
 
 type node struct {
-	id      int32
-	addr    string // fixed after the first start
-	b       *broker.Broker
-	paused  bool
-	latency time.Duration
+	id     int32
+	addr   string // fixed after the first start
+	b      *broker.Broker
+	faults *broker.NodeFaults // pause and latency, kept across Stop and Start
 }
 
 // NewCluster starts the brokers and creates the topics given as options.
@@ -167,6 +167,7 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{
+		faults: new(broker.Faults),
 		log:    cfg.logger,
 		sec:    cfg.security,
 		nodes:  make(map[int32]*node),
@@ -178,6 +179,7 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 		DefaultPartitions:       cfg.defaultPartitions,
 		Logger:                  cfg.logger,
 		OnProduce:               c.onProduce,
+		Faults:                  c.faults,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mockbroker: %w", err)
@@ -186,7 +188,7 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 	for i := range cfg.brokers {
 		id := int32(i + 1)
 		c.ids = append(c.ids, id)
-		n := &node{id: id, addr: "127.0.0.1:0"}
+		n := &node{id: id, addr: "127.0.0.1:0", faults: new(broker.NodeFaults)}
 		c.nodes[id] = n
 		if err := c.startLocked(n); err != nil {
 			c.Close()
@@ -210,16 +212,13 @@ func (c *Cluster) startLocked(n *node) error {
 		NodeID:  n.id,
 		Logger:  c.log,
 		Cluster: c.state,
+		Faults:  n.faults,
 	}
 	c.sec.apply(&bc)
 	b, err := broker.New(bc)
 	if err != nil {
 		return fmt.Errorf("mockbroker: broker %d: %w", n.id, err)
 	}
-	if n.paused {
-		b.Pause()
-	}
-	b.SetLatency(n.latency)
 	if err := b.Start(); err != nil {
 		_ = b.Close()
 		return fmt.Errorf("mockbroker: starting broker %d: %w", n.id, err)
@@ -330,10 +329,7 @@ func (c *Cluster) Running(id int32) bool {
 // none of them until Resume. It lasts across Stop and Start.
 func (c *Cluster) Pause(id int32) error {
 	return c.withNode(id, func(n *node) error {
-		n.paused = true
-		if n.b != nil {
-			n.b.Pause()
-		}
+		n.faults.Pause()
 		return nil
 	})
 }
@@ -342,10 +338,7 @@ func (c *Cluster) Pause(id int32) error {
 // ones.
 func (c *Cluster) Resume(id int32) error {
 	return c.withNode(id, func(n *node) error {
-		n.paused = false
-		if n.b != nil {
-			n.b.Resume()
-		}
+		n.faults.Resume()
 		return nil
 	})
 }
@@ -354,10 +347,7 @@ func (c *Cluster) Resume(id int32) error {
 // lasts across Stop and Start.
 func (c *Cluster) SetLatency(id int32, d time.Duration) error {
 	return c.withNode(id, func(n *node) error {
-		n.latency = d
-		if n.b != nil {
-			n.b.SetLatency(d)
-		}
+		n.faults.SetLatency(d)
 		return nil
 	})
 }
@@ -389,13 +379,13 @@ func (c *Cluster) OpenConnections(id int32) int {
 // partition (AllPartitions: any of its partitions), on whichever broker,
 // fail with the Kafka error code (for example 6, NOT_LEADER_OR_FOLLOWER, or
 // kerr.NotLeaderForPartition.Code). A refused produce stores nothing. See
-// broker.Cluster.InjectError for how each request type reports it.
+// broker.Faults.InjectError for how each request type reports it.
 func (c *Cluster) InjectError(api APIKey, topic string, partition int32, code int16, n int) {
-	c.state.InjectError(api, topic, partition, code, n)
+	c.faults.InjectError(api, topic, partition, code, n)
 }
 
 // ClearInjectedErrors drops the injections not used up yet.
-func (c *Cluster) ClearInjectedErrors() { c.state.ClearInjectedErrors() }
+func (c *Cluster) ClearInjectedErrors() { c.faults.ClearInjectedErrors() }
 
 // CreateTopic creates a topic (partitions 0: the default count).
 func (c *Cluster) CreateTopic(name string, partitions int32) error {

@@ -27,16 +27,17 @@ func TestMain(m *testing.M) {
 
 // runChildBroker serves an in-memory broker until its stdin closes.
 func runChildBroker() int {
-	b, err := broker.New(broker.Config{DefaultPartitions: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	faults := new(broker.NodeFaults)
+	if d, err := time.ParseDuration(os.Getenv(childBrokerEnv)); err == nil {
+		faults.SetLatency(d)
+	}
+	b, err := broker.New(broker.Config{DefaultPartitions: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Faults: faults})
 	if err == nil {
 		err = b.Start()
 	}
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
-	}
-	if d, err := time.ParseDuration(os.Getenv(childBrokerEnv)); err == nil {
-		b.SetLatency(d)
 	}
 	fmt.Println("addr", b.Addr())
 	_, _ = io.Copy(io.Discard, os.Stdin)
