@@ -184,10 +184,9 @@ func (b *Broker) Close() error {
 			err = cerr
 		}
 	}
-	for c := range b.conns {
-		c.close()
-	}
+	conns := b.connsLocked()
 	b.mu.Unlock()
+	closeConns(conns)
 	b.wg.Wait()
 	b.logs.close()
 	b.sec.close()
@@ -317,11 +316,29 @@ func (l brokerLogs) close() {
 // DropConnections closes every open connection; the broker keeps listening.
 func (b *Broker) DropConnections() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	for c := range b.conns {
-		c.close()
+	conns := b.connsLocked()
+	for _, c := range conns {
 		delete(b.conns, c)
 		b.forgetIPLocked(c)
+	}
+	b.mu.Unlock()
+	closeConns(conns)
+}
+
+func (b *Broker) connsLocked() []*conn {
+	conns := make([]*conn, 0, len(b.conns))
+	for c := range b.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// closeConns closes connections with no lock held: closing a TLS
+// connection writes its close_notify alert, which can wait up to 5 seconds
+// for a client that does not read.
+func closeConns(conns []*conn) {
+	for _, c := range conns {
+		c.close()
 	}
 }
 

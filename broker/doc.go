@@ -165,6 +165,48 @@
 // lives in the Cluster, so it outlives a Broker's restart, and a Cluster
 // rebuilds it from the stored batch headers when it opens existing storage.
 //
+// # Locks
+//
+// The broker's mutexes, and the order in which they may be taken (a lock
+// is only ever acquired while holding locks listed before it, never the
+// other way round):
+//
+//  1. Broker.mu: the listener, the connection set and per-IP counts.
+//     Held by Start while it registers the node in the Cluster; nothing
+//     is held when connections are closed (Close, DropConnections): a TLS
+//     close may write, for up to 5 seconds.
+//  2. Cluster.mu (RWMutex): nodes, the topic maps and each topic's
+//     partition list (topic has no lock of its own). Read-locked briefly
+//     by lookups and Metadata; write-locked to create, grow, delete and
+//     restore topics, to attach nodes and by Close. It is never taken
+//     twice by one goroutine (read locks included: a waiting writer
+//     would deadlock it).
+//  3. group.mu, one per consumer group: all of a group's state. Taken
+//     under Cluster.mu only by Cluster.Close; request handlers take it
+//     after their Cluster lookups are done, with nothing else held.
+//  4. groupCoordinator.mu: the group map. Taken under group.mu (a group
+//     removing itself) and under Cluster.mu (Close), never held while a
+//     group's lock is taken: get and all release it first.
+//  5. partition.mu: leader and epoch writes, idempotent producer state,
+//     fetch waiters. Taken under Cluster.mu (leader moves, restore,
+//     Close) or alone; appends release it before waiting for an fsync.
+//  6. Storage: DiskStorage.mu (the partition map, the saved topic list,
+//     topic configs), memoryStorage.mu, groupStore.mu (the groups log,
+//     under group.mu), then each log's own: memoryLog.mu, or seglog.Log's
+//     (retMu before wmu before mu, syncMu before mu) and last the
+//     seglog.FileCache's. Storage locks are taken under Cluster.mu,
+//     partition.mu or group.mu, and never call back into the broker.
+//  7. Leaves, taken under any of the above and taking nothing: Faults.mu
+//     (injected errors), byteBudget.mu (QueuedMaxRequestBytes),
+//     authThrottle.mu, FileCredentials.mu and rateLog.mu (which logs
+//     while held: slog handlers must not call into the broker).
+//
+// A connection has no mutex: one goroutine at a time serves it, and
+// watchPeer's reader is joined before the handler goes on. Cluster.Close
+// waits for the storage's retention goroutine, and Broker.Close for its
+// connections' goroutines, with no lock held that those take.
+// ClusterConfig.OnProduce is called with no lock held.
+//
 // # Differences from Apache Kafka
 //
 // interop/kafka's TestDifferentialAgainstKafka sends the same requests, at
