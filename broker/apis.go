@@ -50,15 +50,15 @@ const never = math.MaxInt16
 
 type handler func(c *conn, h reqHeader, req kmsg.Request) (kmsg.Response, error)
 
-// answer adapts a handler that cannot fail.
-func answer[R kmsg.Request](f func(*conn, R) kmsg.Response) handler {
+// reply adapts a handler that cannot fail.
+func reply[R kmsg.Request](f func(*conn, R) kmsg.Response) handler {
 	return func(c *conn, _ reqHeader, req kmsg.Request) (kmsg.Response, error) {
 		return f(c, req.(R)), nil
 	}
 }
 
-// answerOrFail adapts a handler whose error closes the connection.
-func answerOrFail[R kmsg.Request](f func(*conn, R) (kmsg.Response, error)) handler {
+// replyOrFail adapts a handler whose error closes the connection.
+func replyOrFail[R kmsg.Request](f func(*conn, R) (kmsg.Response, error)) handler {
 	return func(c *conn, _ reqHeader, req kmsg.Request) (kmsg.Response, error) {
 		return f(c, req.(R))
 	}
@@ -78,38 +78,38 @@ var apiByKey [256]*apiSpec
 
 func init() {
 	apis = []apiSpec{
-		{APIProduce, "Produce", 3, 9, 9, shapeProduce, answerOrFail((*conn).handleProduce)},
-		{APIFetch, "Fetch", 4, 18, 12, shapeFetch, answerOrFail((*conn).handleFetch)},
-		{APIListOffsets, "ListOffsets", 1, 7, 6, shapeListOffsets, answer((*conn).handleListOffsets)},
-		{APIMetadata, "Metadata", 0, 12, 9, shapeMetadata, answer((*conn).handleMetadata)},
-		{APIApiVersions, "ApiVersions", 0, 3, 3, shapeApiVersions, answer((*conn).handleApiVersions)},
-		{APICreateTopics, "CreateTopics", 0, 7, 5, shapeCreateTopics, answer((*conn).handleCreateTopics)},
-		{APIInitProducerID, "InitProducerId", 0, 4, 2, shapeInitProducerID, answer((*conn).handleInitProducerID)},
+		{APIProduce, "Produce", 3, 9, 9, shapeProduce, replyOrFail((*conn).handleProduce)},
+		{APIFetch, "Fetch", 4, 18, 12, shapeFetch, replyOrFail((*conn).handleFetch)},
+		{APIListOffsets, "ListOffsets", 1, 7, 6, shapeListOffsets, reply((*conn).handleListOffsets)},
+		{APIMetadata, "Metadata", 0, 12, 9, shapeMetadata, reply((*conn).handleMetadata)},
+		{APIApiVersions, "ApiVersions", 0, 3, 3, shapeApiVersions, reply((*conn).handleApiVersions)},
+		{APICreateTopics, "CreateTopics", 0, 7, 5, shapeCreateTopics, reply((*conn).handleCreateTopics)},
+		{APIInitProducerID, "InitProducerId", 0, 4, 2, shapeInitProducerID, reply((*conn).handleInitProducerID)},
 		// The group coordinator (api_groups.go).
-		{APIOffsetCommit, "OffsetCommit", 0, 9, 8, shapeOffsetCommit, answer((*conn).handleOffsetCommit)},
-		{APIOffsetFetch, "OffsetFetch", 0, 9, 6, shapeOffsetFetch, answer((*conn).handleOffsetFetch)},
-		{APIFindCoordinator, "FindCoordinator", 0, 6, 3, shapeFindCoordinator, answer((*conn).handleFindCoordinator)},
+		{APIOffsetCommit, "OffsetCommit", 0, 9, 8, shapeOffsetCommit, reply((*conn).handleOffsetCommit)},
+		{APIOffsetFetch, "OffsetFetch", 0, 9, 6, shapeOffsetFetch, reply((*conn).handleOffsetFetch)},
+		{APIFindCoordinator, "FindCoordinator", 0, 6, 3, shapeFindCoordinator, reply((*conn).handleFindCoordinator)},
 		{APIJoinGroup, "JoinGroup", 0, 9, 6, shapeJoinGroup, func(c *conn, h reqHeader, req kmsg.Request) (kmsg.Response, error) {
 			return c.handleJoinGroup(h, req.(*kmsg.JoinGroupRequest))
 		}},
-		{APIHeartbeat, "Heartbeat", 0, 4, 4, shapeHeartbeat, answer((*conn).handleHeartbeat)},
-		{APILeaveGroup, "LeaveGroup", 0, 5, 4, shapeLeaveGroup, answer((*conn).handleLeaveGroup)},
-		{APISyncGroup, "SyncGroup", 0, 5, 4, shapeSyncGroup, answerOrFail((*conn).handleSyncGroup)},
-		{APIDescribeGroups, "DescribeGroups", 0, 6, 5, shapeDescribeGroups, answer((*conn).handleDescribeGroups)},
-		{APIListGroups, "ListGroups", 0, 5, 3, shapeListGroups, answer((*conn).handleListGroups)},
-		{APIDeleteGroups, "DeleteGroups", 0, 2, 2, shapeDeleteGroups, answer((*conn).handleDeleteGroups)},
-		{APIOffsetDelete, "OffsetDelete", 0, 0, never, shapeOffsetDelete, answer((*conn).handleOffsetDelete)},
+		{APIHeartbeat, "Heartbeat", 0, 4, 4, shapeHeartbeat, reply((*conn).handleHeartbeat)},
+		{APILeaveGroup, "LeaveGroup", 0, 5, 4, shapeLeaveGroup, reply((*conn).handleLeaveGroup)},
+		{APISyncGroup, "SyncGroup", 0, 5, 4, shapeSyncGroup, replyOrFail((*conn).handleSyncGroup)},
+		{APIDescribeGroups, "DescribeGroups", 0, 6, 5, shapeDescribeGroups, reply((*conn).handleDescribeGroups)},
+		{APIListGroups, "ListGroups", 0, 5, 3, shapeListGroups, reply((*conn).handleListGroups)},
+		{APIDeleteGroups, "DeleteGroups", 0, 2, 2, shapeDeleteGroups, reply((*conn).handleDeleteGroups)},
+		{APIOffsetDelete, "OffsetDelete", 0, 0, never, shapeOffsetDelete, reply((*conn).handleOffsetDelete)},
 		// Admin (api_admin.go).
-		{APIDeleteTopics, "DeleteTopics", 0, 6, 4, shapeDeleteTopics, answer((*conn).handleDeleteTopics)},
-		{APIDeleteRecords, "DeleteRecords", 0, 2, 2, shapeDeleteRecords, answer((*conn).handleDeleteRecords)},
-		{APIDescribeConfigs, "DescribeConfigs", 0, 4, 4, shapeDescribeConfigs, answer((*conn).handleDescribeConfigs)},
-		{APIAlterConfigs, "AlterConfigs", 0, 2, 2, shapeAlterConfigs(false), answer((*conn).handleAlterConfigs)},
-		{APIIncrementalAlterConfigs, "IncrementalAlterConfigs", 0, 1, 1, shapeAlterConfigs(true), answer((*conn).handleIncrementalAlterConfigs)},
-		{APICreatePartitions, "CreatePartitions", 0, 3, 2, shapeCreatePartitions, answer((*conn).handleCreatePartitions)},
-		{APIDescribeCluster, "DescribeCluster", 0, 2, 0, shapeDescribeCluster, answer((*conn).handleDescribeCluster)},
+		{APIDeleteTopics, "DeleteTopics", 0, 6, 4, shapeDeleteTopics, reply((*conn).handleDeleteTopics)},
+		{APIDeleteRecords, "DeleteRecords", 0, 2, 2, shapeDeleteRecords, reply((*conn).handleDeleteRecords)},
+		{APIDescribeConfigs, "DescribeConfigs", 0, 4, 4, shapeDescribeConfigs, reply((*conn).handleDescribeConfigs)},
+		{APIAlterConfigs, "AlterConfigs", 0, 2, 2, shapeAlterConfigs(false), reply((*conn).handleAlterConfigs)},
+		{APIIncrementalAlterConfigs, "IncrementalAlterConfigs", 0, 1, 1, shapeAlterConfigs(true), reply((*conn).handleIncrementalAlterConfigs)},
+		{APICreatePartitions, "CreatePartitions", 0, 3, 2, shapeCreatePartitions, reply((*conn).handleCreatePartitions)},
+		{APIDescribeCluster, "DescribeCluster", 0, 2, 0, shapeDescribeCluster, reply((*conn).handleDescribeCluster)},
 		// SASL (api_sasl.go).
-		{APISaslHandshake, "SaslHandshake", 0, 1, never, shapeSaslHandshake, answer((*conn).handleSaslHandshake)},
-		{APISaslAuthenticate, "SaslAuthenticate", 0, 2, 2, shapeSaslAuthenticate, answerOrFail((*conn).handleSaslAuthenticate)},
+		{APISaslHandshake, "SaslHandshake", 0, 1, never, shapeSaslHandshake, reply((*conn).handleSaslHandshake)},
+		{APISaslAuthenticate, "SaslAuthenticate", 0, 2, 2, shapeSaslAuthenticate, replyOrFail((*conn).handleSaslAuthenticate)},
 	}
 	for i := range apis {
 		a := &apis[i]
