@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childBrokerEnv) != "" {
 		os.Exit(runChildBroker())
 	}
+	// Idle workers let their goroutines go sooner than in production, so
+	// that every test also runs goroutines ending and starting again.
+	idleExit = 50 * time.Millisecond
 	os.Exit(m.Run())
 }
 

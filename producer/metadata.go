@@ -46,6 +46,8 @@ type topicState struct {
 	// recsHint is the size of the last batch sealed, the size to give a
 	// new slab.
 	recsHint atomic.Int32
+	// encs recycles the buffers batches are encoded into, likewise.
+	encs chan []byte
 }
 
 func (t *topicState) getRecs() []rec {
@@ -65,6 +67,25 @@ func (t *topicState) putRecs(rs []rec) {
 	clear(rs) // drop references to the messages' bytes and callbacks
 	select {
 	case t.recs <- rs[:0]:
+	default:
+	}
+}
+
+// getEnc returns a buffer for a batch's encoding: one a finished batch
+// gave back, else nil (the encoder allocates).
+func (t *topicState) getEnc() []byte {
+	select {
+	case b := <-t.encs:
+		return b
+	default:
+		return nil
+	}
+}
+
+// putEnc gives back the encoding of a batch that is done.
+func (t *topicState) putEnc(b []byte) {
+	select {
+	case t.encs <- b[:0]:
 	default:
 	}
 }
@@ -483,7 +504,11 @@ func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetada
 			p.workers = append(p.workers, part.workers...)
 			p.adoptLeftovers(t, part)
 			for _, w := range part.workers {
-				go w.run()
+				// A worker's goroutine runs while it has work (see
+				// worker.run): here only when it adopted a spill.
+				if len(w.pending) > 0 {
+					w.wakeUp()
+				}
 			}
 		}
 		t.parts.Store(&parts)

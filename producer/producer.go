@@ -67,6 +67,8 @@ type Producer struct {
 	stats *stats   // distributions for Stats
 	hooks *hookSet // nil without Config.Hooks
 
+	reporters []*reporter // report settled batches off the workers
+
 	pidMu   sync.Mutex
 	pid     int64
 	epoch   int16
@@ -99,6 +101,7 @@ func New(cfg Config) (*Producer, error) {
 		stats:     newStats(),
 		hooks:     newHookSet(cfg.Hooks),
 	}
+	p.reporters = newReporters(p)
 	p.applySecurity(p.sconf)
 	if err := p.sconf.Validate(); err != nil {
 		cancel()
@@ -206,7 +209,7 @@ func (p *Producer) topicState(name string) *topicState {
 		return t
 	}
 	set := p.cfg.topic(name)
-	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4), created: time.Now()}
+	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4), encs: make(chan []byte, 8), created: time.Now()}
 	m := make(map[string]*topicState, len(old)+1)
 	for k, v := range old {
 		m[k] = v

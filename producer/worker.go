@@ -27,42 +27,6 @@ type rec struct {
 	w        *waiter // nil unless the message belongs to a ProduceSync call
 }
 
-// batch is a sealed run of messages for one partition, sent as one record
-// batch. Once sealed it keeps its sequence number across resends.
-type batch struct {
-	recs     []rec
-	bytes    int
-	seq      int32 // first sequence number; valid when pid >= 0
-	pid      int64
-	epoch    int16
-	numbered bool
-	massaged []Message // what the massage hook made of recs, if any
-
-	// Packed form (see pack.go): recs is nil while packed is set.
-	packed   []byte
-	packedN  int
-	notes    []note
-	deadline int64 // of the first message, unix nanoseconds; 0: none
-	first    int64 // when its first message was accepted, unix nanoseconds; 0: unknown
-
-	// Spilled (see Config.SpillDir): the batch is in spill at spillBase
-	// and, while packed is nil too, nowhere in memory. Its bytes no longer
-	// count against MaxBufferedBytes (memFree).
-	spill     *buffer.Spill
-	spillBase int64
-	memFree   bool
-	// overheadFree: packed, its per-message bookkeeping no longer counts.
-	overheadFree bool
-	broken       bool // its spilled bytes could not be read: fail, never send
-
-	attempts int
-	lastErr  error
-	sentAt   time.Time
-	gen      uint64 // connection generation it was sent on
-	conn     *brokerConn
-	cbDone   func(error) // reports the outcome to the broker's breaker
-}
-
 // ack is the answer to one produce request, handed from sarama's reader
 // goroutine to the worker.
 type ack struct {
@@ -90,6 +54,7 @@ type worker struct {
 	queued   int      // messages in cur and sealed
 	flushReq bool     // send cur now (ProduceSync, ProduceAsync, Flush)
 	stopping bool     // Close: take no more
+	running  bool     // its goroutine runs (see run: an idle worker has none)
 
 	wake chan struct{} // capacity 1
 	acks chan ack
@@ -119,10 +84,12 @@ type worker struct {
 
 	spill      *buffer.Spill   // this worker's own, opened on first need
 	spills     []*buffer.Spill // every spill it uses, adopted ones too
-	builder    kbatch.Builder  // packs batches during downtime
-	slabs      slabs           // sarama records of the batch being sent
-	out        outgoing        // the batch being handed to its broker's sender
+	builder    kbatch.Builder  // encodes the batches it seals
 	hdrScratch []kbatch.RecordHeader
+	idleSince  time.Time
+
+	rep       *reporter    // reports its settled batches
+	reporting atomic.Int32 // batches handed to rep, not yet reported
 
 	retryNow atomic.Bool // the leader moved: skip the backoff
 	up       atomic.Bool // leader reachable, for pickers
@@ -145,9 +112,31 @@ func newWorker(p *Producer, t *topicState, part *partition, index int) *worker {
 		state:   StateConnecting,
 		started: time.Now(),
 		backoff: p.newBackoff(),
+		rep:     p.reporters[(int(part.id)+index)%len(p.reporters)],
 	}
 	w.up.Store(true) // optimistic until the first failure
 	return w
+}
+
+// start runs the worker's goroutine if it is not running. Called with mu
+// held; the caller runs the goroutine when it returns true.
+func (w *worker) startLocked() bool {
+	if w.running {
+		return false
+	}
+	w.running = true
+	return true
+}
+
+// wakeUp signals the worker, starting its goroutine if it had none.
+func (w *worker) wakeUp() {
+	w.mu.Lock()
+	start := w.startLocked()
+	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
+	w.signal()
 }
 
 func (w *worker) signal() {
@@ -191,8 +180,12 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 		w.flushReq = true
 	}
 	n := w.queued
+	start := w.startLocked()
 	w.mu.Unlock()
-	if signal {
+	if start {
+		go w.run()
+	}
+	if signal || start {
 		w.signal()
 	}
 	return n, nil
@@ -225,10 +218,14 @@ func (w *worker) emit(e callbacks.Event) {
 	w.p.bus.Emit(e)
 }
 
-// run is the worker's goroutine.
+// idleExit is how long a worker with nothing to do keeps its goroutine.
+var idleExit = 2 * time.Second
+
+// run is the worker's goroutine. It runs while the worker has work: once
+// it has held nothing for idleExit it ends, and the next produce call (or
+// Close) starts another. The worker's state lives in the worker, not in
+// the goroutine, so an idle partition costs no goroutine.
 func (w *worker) run() {
-	defer close(w.done)
-	defer w.closeSpills()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -243,7 +240,10 @@ func (w *worker) run() {
 			w.setState(StateDraining)
 		}
 		if w.isStopping() && w.empty() {
-			w.setState(StateClosed)
+			w.close()
+			return
+		}
+		if w.idle() {
 			return
 		}
 		wait := w.nextWake()
@@ -270,10 +270,44 @@ func (w *worker) run() {
 		case <-timer.C:
 		case <-w.quit:
 			w.abort(ErrClosed)
-			w.setState(StateClosed)
+			w.close()
 			return
 		}
 	}
+}
+
+// close ends the worker for good: its goroutine stays counted as running,
+// so that nothing starts another.
+func (w *worker) close() {
+	w.setState(StateClosed)
+	w.closeSpills()
+	close(w.done)
+}
+
+// idle reports whether the worker's goroutine may end now: it has held
+// nothing, sent nothing and waited for nothing for idleExit.
+func (w *worker) idle() bool {
+	if len(w.pending)+len(w.inflight)+len(w.retry) > 0 || !w.retryAt.IsZero() {
+		w.idleSince = time.Time{}
+		return false
+	}
+	now := time.Now()
+	if w.idleSince.IsZero() {
+		w.idleSince = now
+		return false
+	}
+	if now.Sub(w.idleSince) < idleExit {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.queued > 0 || len(w.cur) > 0 || len(w.sealed) > 0 || w.stopping || w.flushReq {
+		w.idleSince = time.Time{}
+		return false
+	}
+	w.running = false
+	w.idleSince = time.Time{}
+	return true
 }
 
 // collect takes sealed batches from the producer side, and the open batch
@@ -297,17 +331,29 @@ func (w *worker) collect() (stopping bool) {
 	sealed := w.sealed
 	w.sealed = nil
 	w.mu.Unlock()
-	w.pending = append(w.pending, sealed...)
-	if w.state == StateDowntime && len(sealed) > 0 {
-		n := 0
-		for _, b := range sealed {
-			n += b.count()
-			w.pack(b)
+	w.takeSealed(sealed)
+	return stopping
+}
+
+// takeSealed prepares (encodes) batches sealed on the producer side and
+// queues them, in order. While the leader is down they are held as their
+// encoding only, and spilled when the producer has a spill.
+func (w *worker) takeSealed(sealed []*batch) {
+	saved := 0
+	for _, b := range sealed {
+		if !w.prepare(b) {
+			continue
+		}
+		w.pending = append(w.pending, b)
+		if w.state == StateDowntime {
+			saved += b.n
+			w.dropRecs(b)
 			w.spillOut(b)
 		}
-		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: n})
 	}
-	return stopping
+	if saved > 0 {
+		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: saved})
+	}
 }
 
 // held is how many messages the worker holds, for reports.
@@ -362,6 +408,9 @@ func (w *worker) nextWake() time.Duration {
 	if w.p.cfg.DeliveryTimeout > 0 && (len(w.pending) > 0 || len(w.retry) > 0) {
 		d = min(d, w.p.cfg.DeliveryTimeout/4)
 	}
+	if !w.idleSince.IsZero() {
+		d = min(d, time.Until(w.idleSince.Add(idleExit)))
+	}
 	return max(d, 0)
 }
 
@@ -391,7 +440,7 @@ func (w *worker) step() {
 	if len(w.retry) > 0 && len(w.inflight) > 0 {
 		return
 	}
-	conn, broker, gen, err := w.connect()
+	conn, err := w.connect()
 	if securityErr(err) {
 		w.refused(err)
 		return
@@ -414,10 +463,10 @@ func (w *worker) step() {
 		w.replayLeft = len(w.retry) + len(w.pending)
 		w.replayMsgs = 0
 		for _, b := range w.retry {
-			w.replayMsgs += b.count()
+			w.replayMsgs += b.n
 		}
 		for _, b := range w.pending {
-			w.replayMsgs += b.count()
+			w.replayMsgs += b.n
 		}
 		w.setState(StateReplaying)
 	}
@@ -430,10 +479,10 @@ func (w *worker) step() {
 		} else {
 			break
 		}
-		if err := w.send(conn, broker, gen, b); err != nil {
-			// Not sent: it goes back in front, in order.
+		if err := w.send(conn, b); err != nil {
+			// Not sent (its broker's breaker is open): it goes back in
+			// front, in order.
 			w.retry = append([]*batch{b}, w.retry...)
-			conn.fail(gen, err)
 			w.failed(err, nil)
 			return
 		}
@@ -466,17 +515,19 @@ func (w *worker) becomeReady() {
 }
 
 // connect returns the leader's connection.
-func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
+func (w *worker) connect() (*brokerConn, error) {
 	leader := w.part.leader.Load()
 	conn := w.p.conn(leader)
 	if conn == nil {
-		return nil, nil, 0, fmt.Errorf("producer: %s/%d has no reachable leader (broker %d)", w.t.name, w.part.id, leader)
+		return nil, fmt.Errorf("producer: %s/%d has no reachable leader (broker %d)", w.t.name, w.part.id, leader)
+	}
+	if b, _ := conn.current(); b != nil && (w.pid >= 0 || !w.p.idempotent(w.t)) {
+		return conn, nil // the common case: nothing to wait for
 	}
 	ctx, cancel := context.WithTimeout(w.p.ctx, w.p.cfg.RequestTimeout)
 	defer cancel()
-	b, gen, err := conn.get(ctx)
-	if err != nil {
-		return nil, nil, 0, err
+	if _, _, err := conn.get(ctx); err != nil {
+		return nil, err
 	}
 	if w.p.idempotent(w.t) && w.pid < 0 {
 		// Workers sharing a partition each need their own producer id: one
@@ -497,13 +548,13 @@ func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
 				w.p.log.Warn("idempotence disabled: the broker refused a producer id", "err", err)
 			}
 		case err != nil:
-			return nil, nil, 0, err
+			return nil, err
 		default:
 			w.pid, w.epoch, w.nextSeq = pid, epoch, 0
 			w.pidSeen = false
 		}
 	}
-	return conn, b, gen, nil
+	return conn, nil
 }
 
 // needsReset reports whether the broker lost track of this worker's
@@ -546,31 +597,17 @@ func (w *worker) resetProducerID() error {
 	return nil
 }
 
-// send encodes b and sends it on the leader's connection.
-func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *batch) error {
-	set := &w.t.set
-	w.unpack(b)
-	if b.broken {
-		w.finish(b, -1, b.lastErr)
-		return nil
-	}
-	err := massage(w.t, w.part.id, b)
-	if err == nil && w.pid >= 0 && set.acks == AcksAll && !b.numbered {
-		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
-		w.nextSeq = addSeq(w.nextSeq, int32(b.records()))
-	}
-	var rb *sarama.RecordBatch
-	var nrec, nhdr int
-	if err == nil {
-		rb, nrec, nhdr, err = w.encode(b)
-	}
-	// The request carrying the batch has been encoded when submit returns,
-	// whatever happens next: the slabs can go.
-	defer w.slabs.release(nrec, nhdr)
-	if err != nil {
-		// The batch itself cannot be encoded: its messages fail.
+// send queues b, encoded when it was taken sealed, on the leader's
+// connection: numbered on its first send when idempotent, it goes in
+// flight and its broker's sink writes it with the next request.
+func (w *worker) send(conn *brokerConn, b *batch) error {
+	if err := w.load(b); err != nil {
 		w.finish(b, -1, err)
 		return nil
+	}
+	if w.pid >= 0 && w.t.set.acks == AcksAll && !b.numbered {
+		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
+		w.nextSeq = addSeq(w.nextSeq, wireRecords(b.enc))
 	}
 	done, err := conn.allow()
 	if err != nil {
@@ -579,32 +616,22 @@ func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *ba
 	b.cbDone = done
 	b.attempts++
 	b.sentAt = time.Now()
-	b.gen = gen
 	b.conn = conn
 	w.countSent(b)
-	w.emit(callbacks.Event{Kind: callbacks.Flush, Count: len(b.recs), Bytes: b.bytes})
-	o := &w.out
-	o.broker, o.topic, o.partition, o.acks, o.rb = broker, w.t.name, w.part.id, set.acks, rb
-	o.onAnswer = nil
-	if set.acks != AcksNone {
-		acks := w.acks
-		o.onAnswer = func(resp *sarama.ProduceResponse, err error) {
-			// sarama's reader goroutine: hand over, never block (acks has
-			// room for every batch in flight).
-			acks <- ack{b: b, resp: resp, err: err}
-		}
-	}
-	if err := conn.submit(o); err != nil {
-		done(err)
-		return err
-	}
-	if set.acks == AcksNone {
-		done(nil)
-		w.finish(b, -1, nil)
-		return nil
-	}
+	w.emit(callbacks.Event{Kind: callbacks.Flush, Count: b.n, Bytes: b.bytes})
 	w.inflight = append(w.inflight, b)
+	conn.sink.push(b)
 	return nil
+}
+
+// wireRecords is how many records the encoded batch enc carries: the
+// sequence numbers it takes.
+func wireRecords(enc []byte) int32 {
+	h, err := kbatch.ParseHeader(enc)
+	if err != nil {
+		return 0
+	}
+	return h.NumRecords
 }
 
 func addSeq(s, n int32) int32 {
@@ -639,6 +666,11 @@ func (w *worker) handleAck(a ack) {
 		w.failed(a.err, b.conn)
 		return
 	}
+	if a.resp == nil {
+		// AcksNone: written, and no answer comes.
+		w.finish(b, -1, nil)
+		return
+	}
 	block := a.resp.GetBlock(w.t.name, w.part.id)
 	if block == nil {
 		b.lastErr = fmt.Errorf("producer: answer for %s/%d missing", w.t.name, w.part.id)
@@ -653,7 +685,7 @@ func (w *worker) handleAck(a ack) {
 			w.pidSeen = true
 		}
 		w.countAnswered(b)
-		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: len(b.recs), Bytes: b.bytes, Duration: time.Since(b.sentAt)})
+		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: b.n, Bytes: b.bytes, Duration: time.Since(b.sentAt)})
 		w.finish(b, block.Offset, nil)
 	case retriableCode(code):
 		be := w.brokerErr(code)
@@ -690,32 +722,19 @@ func tooLargeCode(code int16) bool {
 // The halves keep the batch's producer id and its sequence numbers
 // between them, so batches sent after it stay numbered right.
 func (w *worker) splitTooLarge(b *batch, code int16) bool {
-	w.unpack(b)
-	if len(b.recs) < 2 || b.massaged != nil || b.broken {
+	if b.n < 2 {
 		return false
 	}
-	n1 := len(b.recs) / 2
-	// The second half gets its own slice: both go back to the pool later.
-	second := &batch{recs: append([]rec(nil), b.recs[n1:]...), pid: b.pid, epoch: b.epoch, numbered: b.numbered,
-		spill: b.spill, spillBase: b.spillBase, memFree: b.memFree, overheadFree: b.overheadFree}
-	first := &batch{recs: b.recs[:n1], pid: b.pid, epoch: b.epoch, seq: b.seq, numbered: b.numbered,
-		memFree: b.memFree, overheadFree: b.overheadFree}
-	for i := range first.recs {
-		first.bytes += int(first.recs[i].size)
+	first, second, ok := w.divide(b, b.n/2)
+	if !ok {
+		return false
 	}
-	// What the halves count for against the buffer adds up to what b did.
-	second.bytes = b.bytes - first.bytes
-	if b.numbered {
-		second.seq = addSeq(b.seq, int32(n1))
-	}
-	first.deadline, second.deadline = first.recs[0].deadline, second.recs[0].deadline
-	first.first, second.first = b.first, b.first
 	be := w.brokerErr(code)
 	first.lastErr, second.lastErr = be, be
-	w.p.log.Debug("batch too large for the broker: split", "topic", w.t.name, "partition", w.part.id, "messages", len(b.recs))
+	w.p.log.Debug("batch too large for the broker: split", "topic", w.t.name, "partition", w.part.id, "messages", b.n)
 	w.requeue(first)
 	w.requeue(second)
-	b.recs = nil
+	w.dropEnc(b)
 	return true
 }
 
@@ -761,7 +780,7 @@ func (w *worker) failed(err error, conn *brokerConn) {
 	w.downSince = time.Now()
 	w.setState(StateDowntime)
 	for _, b := range w.pending {
-		w.pack(b)
+		w.dropRecs(b)
 		w.spillOut(b)
 	}
 	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
@@ -789,59 +808,88 @@ func (w *worker) refused(err error) {
 	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
 }
 
-// finish reports the outcome of every message of b.
-// Callbacks run before the room is given back, so that Flush and Close
-// return only after every callback of what they waited for has run.
+// finish settles b: its messages' outcome is reported, on the worker at
+// once when that runs no user code and nothing is waiting to be reported
+// before it, by the worker's reporter otherwise (see reporter).
 func (w *worker) finish(b *batch, base int64, err error) {
-	w.settle(b, base, err)
+	b.owner = w
+	if b.recs == nil && b.enc == nil && w.p.needMessages() {
+		// The reporter needs the messages and must not read the spill.
+		_ = w.load(b)
+	}
 	if b.spill != nil && !errors.Is(err, ErrLeftInSpill) {
 		if aerr := b.spill.Ack(b.spillBase); aerr != nil {
 			w.p.log.Warn("spill: cannot record progress; its batches may be sent again after a restart", "err", aerr)
 		}
 	}
-	w.t.putRecs(b.recs)
-	b.recs = nil
+	if !b.callbacks && w.reporting.Load() == 0 {
+		w.report(b, base, err)
+		return
+	}
+	w.reporting.Add(1)
+	w.rep.push(report{b: b, base: base, err: err})
 }
 
-// settle delivers the outcome of b's messages and gives their room back.
-func (w *worker) settle(b *batch, base int64, err error) {
-	w.unpack(b)
-	for i := range b.recs {
+// report delivers the outcome of b's messages and gives their room back.
+// It runs on the worker or on its reporter, and b is no longer the
+// worker's.
+func (w *worker) report(b *batch, base int64, err error) {
+	var decoded []kbatch.Record
+	if b.recs == nil && w.p.needMessages() && b.enc != nil {
+		// Unreadable: reported all the same, without their content.
+		decoded, _ = kbatch.Records(b.enc)
+		b.lent = true
+	}
+	ni := 0
+	for i := 0; i < b.n; i++ {
 		off := int64(-1)
 		if err == nil && base >= 0 {
 			off = base + int64(i)
-			if b.massaged != nil {
+			if b.massaged {
 				// The hook may merge or split records: every original
 				// is in the batch that starts at base.
 				off = base
 			}
 		}
-		w.deliver(&b.recs[i], off, err)
+		res := Result{Topic: w.t.name, Partition: w.part.id, Offset: off, Err: err}
+		if b.recs != nil {
+			w.deliver(&b.recs[i], res)
+			continue
+		}
+		var r rec
+		if i < len(decoded) {
+			r.msg = decodedMessage(&decoded[i])
+		}
+		if ni < len(b.notes) && int(b.notes[ni].i) == i {
+			n := &b.notes[ni]
+			r.msg.OnDelivery, r.w, r.idx = n.onDelivery, n.w, n.idx
+			ni++
+		}
+		w.deliver(&r, res)
 	}
-	w.countSettled(b, len(b.recs), err)
+	w.countSettled(b, b.n, err)
 	if err != nil {
-		w.emit(callbacks.Event{Kind: callbacks.MessagesFailed, Count: len(b.recs), Err: err})
+		w.emit(callbacks.Event{Kind: callbacks.MessagesFailed, Count: b.n, Err: err})
 	}
 	w.mu.Lock()
-	w.queued -= len(b.recs)
+	w.queued -= b.n
 	w.mu.Unlock()
-	w.p.release(len(b.recs), w.heldBudget(b, len(b.recs)))
+	w.p.release(b.n, b.budget())
+	w.t.putRecs(b.recs)
+	b.recs = nil
+	w.dropEnc(b)
 }
 
-// heldBudget is what b's n messages still count for against
-// MaxBufferedBytes.
-func (w *worker) heldBudget(b *batch, n int) int {
-	switch {
-	case b.memFree:
-		return 0
-	case b.overheadFree:
-		return b.bytes
+// dropEnc lets b's encoding go, back to the topic's free list unless
+// messages handed out alias it.
+func (w *worker) dropEnc(b *batch) {
+	if !b.lent && b.enc != nil {
+		w.t.putEnc(b.enc)
 	}
-	return budget(n, b.bytes)
+	b.enc = nil
 }
 
-func (w *worker) deliver(r *rec, off int64, err error) {
-	res := Result{Topic: w.t.name, Partition: w.part.id, Offset: off, Err: err}
+func (w *worker) deliver(r *rec, res Result) {
 	if w.p.hooks != nil {
 		w.p.hooks.delivered(r.hookCtx(), r.msg, res)
 	}
@@ -899,40 +947,33 @@ func (w *worker) shed() {
 		if b.numbered {
 			return // sequence numbers are taken: it must be sent
 		}
-		w.unpack(b)
-		n := len(b.recs)
-		k := int(min(w.p.shedWanted.Load(), int64(n)))
+		k := int(min(w.p.shedWanted.Load(), int64(b.n)))
 		if k <= 0 {
 			return
 		}
-		if b.spill != nil {
+		if b.spill != nil || b.massaged {
 			// A spilled batch goes whole: the spill can only mark whole
 			// batches done, and a part left there would be sent again by
-			// the next producer on the directory.
-			k = n
+			// the next producer on the directory. A massaged one has no
+			// originals to cut.
+			k = b.n
 		}
 		if want := w.p.shedWanted.Load(); !w.p.shedWanted.CompareAndSwap(want, max(0, want-int64(k))) {
 			continue
 		}
-		dropped := &batch{recs: b.recs[:k:k], memFree: b.memFree, overheadFree: b.overheadFree}
-		for i := range dropped.recs {
-			dropped.bytes += int(dropped.recs[i].size)
-		}
-		b.recs = b.recs[k:]
-		b.bytes -= dropped.bytes
-		if len(b.recs) == 0 {
-			w.pending = w.pending[1:]
-			if b.spill != nil {
-				if err := b.spill.Ack(b.spillBase); err != nil {
-					w.p.log.Warn("spill: cannot record progress; dropped messages may be sent after a restart", "err", err)
-				}
+		dropped := b
+		if k < b.n {
+			if first, second, ok := w.divide(b, k); ok {
+				dropped = first
+				w.pending[0] = second
+				w.dropEnc(b)
 			}
-		} else {
-			b.deadline = b.recs[0].deadline
 		}
-		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: k, Err: ErrBufferFull})
-		// The slab belongs to the batch they were cut from: not recycled.
-		w.settle(dropped, -1, ErrBufferFull)
+		if dropped == b {
+			w.pending = w.pending[1:]
+		}
+		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: dropped.n, Err: ErrBufferFull})
+		w.finish(dropped, -1, ErrBufferFull)
 	}
 }
 
@@ -949,7 +990,7 @@ func (w *worker) sealAll(stop bool) {
 	sealed := w.sealed
 	w.sealed = nil
 	w.mu.Unlock()
-	w.pending = append(w.pending, sealed...)
+	w.takeSealed(sealed)
 }
 
 // failIfGone fails every message the worker holds and has not sent when
@@ -975,6 +1016,9 @@ func (w *worker) failIfGone() {
 // abort fails everything the worker holds: Close ran out of time.
 func (w *worker) abort(err error) {
 	w.sealAll(true)
+	for _, b := range w.inflight {
+		b.lent = true // its sink may still be writing its encoding
+	}
 	for _, list := range [][]*batch{w.inflight, w.retry, w.pending} {
 		for _, b := range list {
 			if b.spill != nil {
@@ -991,6 +1035,10 @@ func (w *worker) abort(err error) {
 func (w *worker) drain() {
 	w.mu.Lock()
 	w.stopping = true
+	start := w.startLocked()
 	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
 	w.signal()
 }
