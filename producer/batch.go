@@ -44,6 +44,9 @@ type batch struct {
 	bytes int   // their size as accepted (Message.size), for the budget and statistics
 	recs  []rec // holdRecords, and until prepare
 	notes []note
+	// open is the batch as produce calls encoded it, not finished yet
+	// (compression, header): prepare finishes it into enc.
+	open kbatch.Builder
 	// enc is the encoded record batch: kbatch's 61-byte header (producer
 	// id -1, as a spill stores it) and the records, compressed.
 	enc []byte
@@ -112,12 +115,28 @@ func (w *worker) setHold(b *batch, h hold) {
 // (Config.OnDelivery and the hooks receive it), not only its callback.
 func (p *Producer) needMessages() bool { return p.cfg.OnDelivery != nil || p.hooks != nil }
 
+// keepsMessages reports whether the messages of topic t's open batches are
+// kept as they are until sealed (delivery or the massage hook needs them),
+// rather than encoded by the produce calls as they come.
+func (p *Producer) keepsMessages(set *topicSettings) bool {
+	return p.needMessages() || set.massage != nil
+}
+
 // prepare runs on the worker's goroutine for each batch it takes sealed:
 // the massage hook, then the one encoding. Unless delivery needs them, the
 // messages are then let go (the caller's keys and values with them) and
 // only notes stay. A batch that cannot be encoded fails.
 func (w *worker) prepare(b *batch) bool {
 	b.owner = w
+	if b.recs == nil {
+		// Encoded by the produce calls: compress and finish it here.
+		if err := w.finishOpen(b); err != nil {
+			w.finish(b, -1, err)
+			return false
+		}
+		w.setHold(b, holdEncoded)
+		return true
+	}
 	b.n = len(b.recs)
 	b.callbacks = w.p.needMessages()
 	if !b.callbacks {
@@ -136,6 +155,27 @@ func (w *worker) prepare(b *batch) bool {
 		w.dropRecs(b)
 	}
 	return true
+}
+
+// finishOpen turns the records produce calls encoded into b's record
+// batch: in place when uncompressed, compressed into a recycled buffer
+// otherwise.
+func (w *worker) finishOpen(b *batch) error {
+	b.rawLen = b.open.Size()
+	var enc []byte
+	var err error
+	if b.open.Codec == kbatch.CodecNone {
+		enc, err = b.open.Finish(nil)
+	} else {
+		enc, err = b.open.Finish(w.t.getEnc())
+		w.t.putEnc(b.open.Buffer())
+	}
+	b.open = kbatch.Builder{}
+	if err != nil {
+		return fmt.Errorf("producer: encoding a batch for %s/%d: %w", w.t.name, w.part.id, err)
+	}
+	b.enc = enc
+	return nil
 }
 
 // encode builds b's record batch from its messages (or what the massage

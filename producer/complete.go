@@ -1,9 +1,6 @@
 package producer
 
-import (
-	"runtime"
-	"sync"
-)
+import "runtime"
 
 // Delivery reports (OnDelivery callbacks, Config.OnDelivery, the delivery
 // hooks, ProduceSync results) and the room they give back are completed off
@@ -24,11 +21,7 @@ import (
 // whose worker has no report outstanding is reported on the worker at
 // once: that keeps order, and saves ProduceSync a handoff.
 type reporter struct {
-	mu      sync.Mutex
-	queued  []report
-	running bool
-	spare   []report
-	p       *Producer
+	q runq[report]
 }
 
 // report is a settled batch whose outcome is still to be told.
@@ -41,44 +34,20 @@ type report struct {
 func newReporters(p *Producer) []*reporter {
 	rs := make([]*reporter, max(1, runtime.GOMAXPROCS(0)))
 	for i := range rs {
-		rs[i] = &reporter{p: p}
+		rs[i] = &reporter{q: newRunq(&p.bg, reportAll)}
 	}
 	return rs
 }
 
-func (r *reporter) push(x report) {
-	r.mu.Lock()
-	r.queued = append(r.queued, x)
-	start := !r.running
-	r.running = true
-	r.mu.Unlock()
-	if start {
-		r.p.bg.Add(1)
-		go r.run()
-	}
-}
+func (r *reporter) push(x report) { r.q.push(x) }
 
-func (r *reporter) run() {
-	defer r.p.bg.Done()
-	for {
-		r.mu.Lock()
-		if len(r.queued) == 0 {
-			r.running = false
-			r.mu.Unlock()
-			return
+func reportAll(take []report) {
+	for i := range take {
+		x := &take[i]
+		w := x.b.owner
+		w.report(x.b, x.base, x.err)
+		if w.reporting.Add(-1) == 0 {
+			w.signal() // Close may be waiting for the worker to be empty
 		}
-		take := r.queued
-		r.queued = r.spare[:0]
-		r.mu.Unlock()
-		for i := range take {
-			x := &take[i]
-			w := x.b.owner
-			w.report(x.b, x.base, x.err)
-			if w.reporting.Add(-1) == 0 {
-				w.signal() // Close may be waiting for the worker to be empty
-			}
-		}
-		clear(take)
-		r.spare = take[:0]
 	}
 }

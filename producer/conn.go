@@ -19,7 +19,7 @@ var ErrBrokerUnavailable = errors.New("producer: broker unavailable (circuit bre
 
 func newBrokerConn(p *Producer, id int32, addr string) *brokerConn {
 	c := &brokerConn{p: p, id: id, addr: addr}
-	c.sink.c = c
+	c.sink.init(c)
 	failures := uint32(p.cfg.BreakerFailures)
 	c.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        fmt.Sprintf("broker %d (%s)", id, addr),
@@ -217,5 +217,6 @@ func saramaConfig(cfg Config) *sarama.Config {
 	// connection; sarama blocks a sender beyond this many open requests.
 	sc.Net.MaxOpenRequests = 256
 	sc.Metadata.AllowAutoTopicCreation = true
+	sc.MetricRegistry = nilRegistry{}
 	return sc
 }

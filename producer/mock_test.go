@@ -516,13 +516,13 @@ func TestMockRestartsDoNotLeakConnections(t *testing.T) {
 	// each open connection (three produce connections and the metadata
 	// one).
 	waitGoroutines(t, "producer.(*worker).run(", 0)
-	waitGoroutines(t, "producer.(*sink).run(", 0)
+	waitGoroutines(t, "producer.(*runq[...]).run(", 0)
 	waitGoroutines(t, "sarama.(*Broker).responseReceiver(", 4)
 	// And after Close, none of them.
 	if err := p.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, fn := range []string{"producer.(*worker).run(", "producer.(*sink).run(", "producer.(*reporter).run(", "producer.(*Producer).metadataLoop(", "sarama.(*Broker).responseReceiver("} {
+	for _, fn := range []string{"producer.(*worker).run(", "producer.(*runq[...]).run(", "producer.(*Producer).metadataLoop(", "sarama.(*Broker).responseReceiver("} {
 		waitGoroutines(t, fn, 0)
 	}
 }

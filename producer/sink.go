@@ -9,7 +9,7 @@ import (
 
 // sink turns the batches that workers queue for one broker into produce
 // requests. Workers push a batch and go on (they never wait for the
-// write); the sink's goroutine runs while batches are queued and, each
+// write); the sink's goroutine (a runq) runs while batches come and, each
 // time it can write, takes all of them and packs them into as few
 // requests as it may: one batch per partition in a request, the same
 // acks, at most maxCombined batches and maxRequestBytes. Under load the
@@ -21,12 +21,10 @@ import (
 // channel: the broker's response, the write's error, or errConnClosed.
 type sink struct {
 	c *brokerConn
+	q runq[*batch]
 
-	mu      sync.Mutex
-	queued  []*batch // in the order pushed; per partition, in sequence order
-	running bool     // a goroutine is sending
-	closed  bool
-	spare   []*batch // the sending goroutine's other buffer
+	mu     sync.Mutex
+	closed bool
 }
 
 const (
@@ -37,22 +35,21 @@ const (
 	maxRequestBytes = 32 << 20
 )
 
+func (s *sink) init(c *brokerConn) {
+	s.c = c
+	s.q = newRunq(&c.p.bg, s.send)
+}
+
 // push queues b, whose worker counts it in flight, for the next request.
 func (s *sink) push(b *batch) {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		answer(b, nil, errConnClosed)
 		return
 	}
-	s.queued = append(s.queued, b)
-	start := !s.running
-	s.running = true
-	s.mu.Unlock()
-	if start {
-		s.c.p.bg.Add(1)
-		go s.run()
-	}
+	s.q.push(b)
 }
 
 func (s *sink) close() {
@@ -66,22 +63,11 @@ func answer(b *batch, resp *sarama.ProduceResponse, err error) {
 	b.owner.acks <- ack{b: b, resp: resp, err: err}
 }
 
-func (s *sink) run() {
-	defer s.c.p.bg.Done()
-	for {
-		s.mu.Lock()
-		if len(s.queued) == 0 {
-			s.running = false
-			s.mu.Unlock()
-			return
-		}
-		take := s.queued
-		s.queued = s.spare[:0]
-		s.mu.Unlock()
-		for len(take) > 0 {
-			take = s.sendSome(take)
-		}
-		s.spare = take[:0]
+// send writes the batches taken from the queue, in as few requests as
+// they fit in.
+func (s *sink) send(take []*batch) {
+	for len(take) > 0 {
+		take = s.sendSome(take)
 	}
 }
 

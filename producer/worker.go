@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,16 +47,25 @@ type worker struct {
 	part  *partition
 	index int
 
-	// Producer side, under mu.
-	mu       sync.Mutex
-	cur      []rec
-	curBytes int
-	curFirst int64    // unix nanoseconds of the first message of cur
-	sealed   []*batch // full batches waiting for the worker
-	queued   int      // messages in cur and sealed
-	flushReq bool     // send cur now (ProduceSync, ProduceAsync, Flush)
-	stopping bool     // Close: take no more
-	running  bool     // its goroutine runs (see run: an idle worker has none)
+	// Producer side, under mu: the open batch. Unless delivery needs the
+	// messages back (see Producer.keepsMessages), a produce call encodes
+	// its messages straight into curEnc, keeping a note for each with a
+	// callback or waiter; otherwise they are kept in cur.
+	mu           sync.Mutex
+	curN         int
+	cur          []rec
+	curEnc       kbatch.Builder
+	curNotes     []note
+	curHdrs      []kbatch.RecordHeader
+	curBytes     int
+	curCallbacks bool     // some message of the open batch has OnDelivery
+	curFirst     int64    // unix nanoseconds of the first message of cur
+	curDeadline  int64    // of the first message
+	sealed       []*batch // full batches waiting for the worker
+	queued       int      // messages in cur and sealed
+	flushReq     bool     // send cur now (ProduceSync, ProduceAsync, Flush)
+	stopping     bool     // Close: take no more
+	running      bool     // its goroutine runs (see run: an idle worker has none)
 
 	wake chan struct{} // capacity 1
 	acks chan ack
@@ -157,20 +168,36 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 	}
 	signal := flush
 	bytes := 0
+	direct := w.t.direct
 	for i := range rs {
 		r := &rs[i]
-		if len(w.cur) > 0 && (len(w.cur)+1 > set.maxMessages || w.curBytes+int(r.size) > set.maxBytes) {
+		if w.curN > 0 && (w.curN+1 > set.maxMessages || w.curBytes+int(r.size) > set.maxBytes) {
 			w.sealLocked()
 			signal = true
 		}
-		if len(w.cur) == 0 {
+		if w.curN == 0 {
 			w.curFirst = w.p.clock.Now()
-			if cap(w.cur) == 0 {
+			w.curDeadline = r.deadline
+			if direct {
+				w.curEnc.Codec = kbatch.Codec(set.compression)
+				w.curEnc.Use(w.t.getEnc())
+				w.curEnc.Grow(w.t.encHint())
+			} else if cap(w.cur) == 0 {
 				w.cur = w.t.getRecs()
 			}
 			signal = true // the worker arms its TTL timer
 		}
-		w.cur = append(w.cur, *r)
+		if direct {
+			m := &r.msg
+			w.curEnc.Add(r.ts, m.Key, m.Value, w.headers(m.Headers)...)
+			if m.OnDelivery != nil || r.w != nil {
+				w.curNotes = append(w.curNotes, note{i: int32(w.curN), onDelivery: m.OnDelivery, w: r.w, idx: r.idx})
+				w.curCallbacks = w.curCallbacks || m.OnDelivery != nil
+			}
+		} else {
+			w.cur = append(w.cur, *r)
+		}
+		w.curN++
 		w.curBytes += int(r.size)
 		bytes += int(r.size)
 	}
@@ -191,10 +218,35 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 	return n, nil
 }
 
+// headers converts a message's headers for the builder, in a scratch
+// slice guarded by mu.
+func (w *worker) headers(hs []Header) []kbatch.RecordHeader {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := w.curHdrs[:0]
+	for _, h := range hs {
+		out = append(out, kbatch.RecordHeader(h))
+	}
+	w.curHdrs = out
+	return out
+}
+
 func (w *worker) sealLocked() {
-	w.t.recsHint.Store(int32(len(w.cur)))
-	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes, deadline: w.cur[0].deadline, first: w.curFirst})
-	w.cur = nil
+	b := &batch{n: w.curN, bytes: w.curBytes, deadline: w.curDeadline, first: w.curFirst}
+	if w.t.direct {
+		w.t.sealedBytes(w.curEnc.Size())
+		b.open = w.curEnc.Detach(nil) // an idle partition holds no buffer
+		b.notes, b.callbacks = w.curNotes, w.curCallbacks
+		w.curNotes, w.curCallbacks = nil, false
+		clear(w.curHdrs)
+	} else {
+		w.t.sealedLen(len(w.cur))
+		b.recs = w.cur
+		w.cur = nil
+	}
+	w.sealed = append(w.sealed, b)
+	w.curN = 0
 	w.curBytes = 0
 }
 
@@ -217,6 +269,13 @@ func (w *worker) emit(e callbacks.Event) {
 	}
 	w.p.bus.Emit(e)
 }
+
+var flushAhead = func() int {
+	if v, err := strconv.Atoi(os.Getenv("MERLIN_FLUSH_AHEAD")); err == nil {
+		return v
+	}
+	return 1
+}()
 
 // idleExit is how long a worker with nothing to do keeps its goroutine.
 var idleExit = 2 * time.Second
@@ -301,7 +360,7 @@ func (w *worker) idle() bool {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.queued > 0 || len(w.cur) > 0 || len(w.sealed) > 0 || w.stopping || w.flushReq {
+	if w.queued > 0 || w.curN > 0 || len(w.sealed) > 0 || w.stopping || w.flushReq {
 		w.idleSince = time.Time{}
 		return false
 	}
@@ -320,12 +379,12 @@ func (w *worker) collect() (stopping bool) {
 	// A flush (ProduceSync, ProduceAsync, Flush) goes out at once when
 	// nothing is in flight; otherwise it waits for the next answer (or the
 	// TTL), gathering what the other callers add meanwhile.
-	flushNow := w.flushReq && (len(w.inflight) == 0 || w.state == StateDowntime)
-	if len(w.cur) > 0 && open && (flushNow || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
+	flushNow := w.flushReq && (len(w.inflight) < flushAhead || w.state == StateDowntime)
+	if w.curN > 0 && open && (flushNow || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
 		w.sealLocked()
 		w.flushReq = false
 	}
-	if len(w.cur) == 0 {
+	if w.curN == 0 {
 		w.flushReq = false
 	}
 	sealed := w.sealed
@@ -398,7 +457,7 @@ func (w *worker) nextWake() time.Duration {
 	d := time.Hour
 	open := w.openBatchMaySeal()
 	w.mu.Lock()
-	if len(w.cur) > 0 && open {
+	if w.curN > 0 && open {
 		d = time.Duration(w.curFirst + int64(w.t.set.ttl) - time.Now().UnixNano())
 	}
 	w.mu.Unlock()
@@ -984,7 +1043,7 @@ func (w *worker) sealAll(stop bool) {
 	if stop {
 		w.stopping = true
 	}
-	if len(w.cur) > 0 {
+	if w.curN > 0 {
 		w.sealLocked()
 	}
 	sealed := w.sealed

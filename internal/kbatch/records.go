@@ -282,6 +282,33 @@ func (bd *Builder) Finish(spare []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Detach returns a builder holding what was added so far (to Finish
+// later, elsewhere) and empties bd, which takes buf (nil, or a buffer the
+// caller is done with) for its next batch.
+func (bd *Builder) Detach(buf []byte) Builder {
+	out := *bd
+	bd.buf = buf[:0]
+	bd.n = 0
+	bd.started = false
+	return out
+}
+
+// Use gives an empty builder buf (a buffer the caller is done with) to
+// build its next batch in, unless it has room of its own.
+func (bd *Builder) Use(buf []byte) {
+	if bd.n == 0 && cap(buf) > cap(bd.buf) {
+		bd.buf = buf[:0]
+	}
+}
+
+// Buffer returns the builder's buffer and forgets it: for recycling once
+// a compressed batch has been finished from it.
+func (bd *Builder) Buffer() []byte {
+	b := bd.buf
+	bd.buf = nil
+	return b
+}
+
 // putHeader writes the header of the batch b (header space, then records
 // as the codec stored them), CRC included.
 func (bd *Builder) putHeader(b []byte) {
