@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 // childBrokerEnv makes the test binary run as a bundled broker instead of
 // running tests: see startChildBroker.
 const childBrokerEnv = "MERLIN_PRODUCER_TEST_CHILD_BROKER"
+
+// childPartitionsEnv sets the child broker's partitions per created topic.
+const childPartitionsEnv = "MERLIN_PRODUCER_TEST_CHILD_PARTITIONS"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childBrokerEnv) != "" {
@@ -30,7 +34,11 @@ func TestMain(m *testing.M) {
 
 // runChildBroker serves an in-memory broker until its stdin closes.
 func runChildBroker() int {
-	b, err := broker.New(broker.Config{DefaultPartitions: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	parts := 2
+	if n, err := strconv.Atoi(os.Getenv(childPartitionsEnv)); err == nil {
+		parts = n
+	}
+	b, err := broker.New(broker.Config{DefaultPartitions: int32(parts), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil {
 		err = b.Start()
 	}
@@ -51,8 +59,15 @@ func runChildBroker() int {
 // stores does not count in this process's heap. Each request waits latency.
 func startChildBroker(t testing.TB, latency time.Duration) string {
 	t.Helper()
+	return startChildBrokerParts(t, latency, 2)
+}
+
+// startChildBrokerParts is startChildBroker creating topics of parts
+// partitions.
+func startChildBrokerParts(t testing.TB, latency time.Duration, parts int) string {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childBrokerEnv+"="+latency.String())
+	cmd.Env = append(os.Environ(), childBrokerEnv+"="+latency.String(), fmt.Sprintf("%s=%d", childPartitionsEnv, parts))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ type Producer struct {
 	closing   atomic.Bool
 	closingCh chan struct{}
 	closed    chan struct{} // closed when Close is done
+	abort     chan struct{} // closed when Close runs out of time: workers fail what they hold
 
 	topicsMu sync.Mutex // serialises writers of topics
 	topics   atomic.Pointer[map[string]*topicState]
@@ -93,6 +94,7 @@ func New(cfg Config) (*Producer, error) {
 		cancel:    cancel,
 		closingCh: make(chan struct{}),
 		closed:    make(chan struct{}),
+		abort:     make(chan struct{}),
 		conns:     map[int32]*brokerConn{},
 		refreshCh: make(chan struct{}, 1),
 		budFreed:  make(chan struct{}),
@@ -725,9 +727,7 @@ func (p *Producer) Close(ctx context.Context) error {
 		// Out of time: stop the network work workers may be waiting on
 		// (connecting, a producer id), then make them report the rest.
 		p.cancel()
-		for _, w := range ws {
-			close(w.quit)
-		}
+		close(p.abort)
 		for _, w := range ws {
 			<-w.done
 		}

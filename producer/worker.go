@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,8 +69,7 @@ type worker struct {
 	running      bool     // its goroutine runs (see run: an idle worker has none)
 
 	wake chan struct{} // capacity 1
-	acks chan ack
-	quit chan struct{}
+	acks chan ack      // answers to what is in flight; nil while idle (send makes it)
 	done chan struct{}
 
 	// Worker-owned.
@@ -115,8 +115,6 @@ func newWorker(p *Producer, t *topicState, part *partition, index int) *worker {
 		part:    part,
 		index:   index,
 		wake:    make(chan struct{}, 1),
-		acks:    make(chan ack, p.cfg.MaxInFlight+1),
-		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		pid:     -1,
 		epoch:   -1,
@@ -327,7 +325,7 @@ func (w *worker) run() {
 				}
 			}
 		case <-timer.C:
-		case <-w.quit:
+		case <-w.p.abort:
 			w.abort(ErrClosed)
 			w.close()
 			return
@@ -366,6 +364,7 @@ func (w *worker) idle() bool {
 	}
 	w.running = false
 	w.idleSince = time.Time{}
+	w.acks = nil // nothing is in flight; send makes another
 	return true
 }
 
@@ -532,9 +531,9 @@ func (w *worker) step() {
 	for len(w.inflight) < w.window() {
 		var b *batch
 		if len(w.retry) > 0 {
-			b, w.retry = w.retry[0], w.retry[1:]
+			b = popFront(&w.retry)
 		} else if len(w.pending) > 0 {
-			b, w.pending = w.pending[0], w.pending[1:]
+			b = popFront(&w.pending)
 		} else {
 			break
 		}
@@ -672,6 +671,11 @@ func (w *worker) send(conn *brokerConn, b *batch) error {
 	if err != nil {
 		return err
 	}
+	if w.acks == nil {
+		// Room for an answer to every batch in flight: the sink and
+		// sarama's reader never block on it.
+		w.acks = make(chan ack, w.p.cfg.MaxInFlight+1)
+	}
 	b.cbDone = done
 	b.attempts++
 	b.sentAt = time.Now()
@@ -693,6 +697,15 @@ func wireRecords(enc []byte) int32 {
 	return h.NumRecords
 }
 
+// popFront takes the first batch of *list, clearing its slot so that the
+// list's array does not keep the batch alive.
+func popFront(list *[]*batch) *batch {
+	b := (*list)[0]
+	(*list)[0] = nil
+	*list = (*list)[1:]
+	return b
+}
+
 func addSeq(s, n int32) int32 {
 	v := int64(s) + int64(n)
 	if v > 0x7fffffff {
@@ -711,7 +724,7 @@ func (w *worker) handleAck(a ack) {
 	if i == len(w.inflight) {
 		return
 	}
-	w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
+	w.inflight = slices.Delete(w.inflight, i, i+1) // clears the slot it frees
 	b := a.b
 	// The broker answered (whatever it said) or the connection failed: only
 	// the latter counts against its breaker.
@@ -937,6 +950,8 @@ func (w *worker) report(b *batch, base int64, err error) {
 	w.t.putRecs(b.recs)
 	b.recs = nil
 	w.dropEnc(b)
+	b.rb = sarama.RecordBatch{} // it refers to the encoding too
+	b.notes = nil
 }
 
 // dropEnc lets b's encoding go, back to the topic's free list unless
@@ -1029,7 +1044,7 @@ func (w *worker) shed() {
 			}
 		}
 		if dropped == b {
-			w.pending = w.pending[1:]
+			popFront(&w.pending)
 		}
 		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: dropped.n, Err: ErrBufferFull})
 		w.finish(dropped, -1, ErrBufferFull)
