@@ -18,7 +18,8 @@ import (
 var ErrBrokerUnavailable = errors.New("producer: broker unavailable (circuit breaker open)")
 
 func newBrokerConn(p *Producer, id int32, addr string) *brokerConn {
-	c := &brokerConn{p: p, id: id, addr: addr, sendq: make(chan *outgoing, 64), quit: make(chan struct{}), senderDone: make(chan struct{})}
+	c := &brokerConn{p: p, id: id, addr: addr}
+	c.sink.init(c)
 	failures := uint32(p.cfg.BreakerFailures)
 	c.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        fmt.Sprintf("broker %d (%s)", id, addr),
@@ -65,13 +66,8 @@ type brokerConn struct {
 
 	cb *gobreaker.TwoStepCircuitBreaker[struct{}]
 
-	// The sender goroutine combines the batches workers submit into
-	// produce requests, one batch per partition each.
-	sendq      chan *outgoing
-	quit       chan struct{} // closed by close
-	senderOnce sync.Once
-	senderDone chan struct{}
-	closeOnce  sync.Once
+	// sink turns the batches the workers queue into produce requests.
+	sink sink
 
 	mu      sync.Mutex
 	b       *sarama.Broker
@@ -188,147 +184,22 @@ func (c *brokerConn) drop() {
 	}()
 }
 
-// close drops the connection for good and stops its sender.
+// current is the open connection and its generation; nil if there is none.
+func (c *brokerConn) current() (*sarama.Broker, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b, c.gen
+}
+
+// close drops the connection for good; batches queued on it afterwards
+// are answered errConnClosed.
 func (c *brokerConn) close() {
-	c.closeOnce.Do(func() { close(c.quit) })
+	c.sink.close()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
 	if c.b != nil {
 		c.drop()
-	}
-}
-
-// outgoing is one worker's batch on its way into a produce request. A
-// worker reuses its own: it waits for sent before its next submit.
-type outgoing struct {
-	broker    *sarama.Broker
-	topic     string
-	partition int32
-	acks      Acks
-	rb        *sarama.RecordBatch
-	// onAnswer receives the request's answer, on sarama's reader
-	// goroutine; nil with AcksNone.
-	onAnswer func(*sarama.ProduceResponse, error)
-	sent     chan error
-}
-
-// submit hands a batch to the broker's sender and waits until the request
-// carrying it has been written (or could not be).
-func (c *brokerConn) submit(o *outgoing) error {
-	if o.sent == nil {
-		o.sent = make(chan error, 1)
-	}
-	c.senderOnce.Do(func() {
-		c.p.bg.Add(1)
-		go c.sendLoop()
-	})
-	select {
-	case c.sendq <- o:
-	case <-c.quit:
-		return errConnClosed
-	}
-	select {
-	case err := <-o.sent:
-		return err
-	case <-c.senderDone:
-		// The sender stopped; it answered everything it took.
-		select {
-		case err := <-o.sent:
-			return err
-		default:
-			return errConnClosed
-		}
-	}
-}
-
-// maxCombined bounds how many batches one produce request carries.
-const maxCombined = 64
-
-// sendLoop combines the batches waiting for this broker into produce
-// requests: one batch per partition, the same acks and connection for all.
-// With many partitions on one broker and small batches (synchronous
-// producers), that is one request and one write instead of many.
-func (c *brokerConn) sendLoop() {
-	defer c.p.bg.Done()
-	defer close(c.senderDone)
-	var held *outgoing // taken, but did not fit the last request
-	type tp struct {
-		topic string
-		part  int32
-	}
-	seen := map[tp]bool{}
-	for {
-		first := held
-		held = nil
-		if first == nil {
-			select {
-			case first = <-c.sendq:
-			case <-c.quit:
-				c.refuseWaiting()
-				return
-			}
-		}
-		group := []*outgoing{first}
-		clear(seen)
-		seen[tp{first.topic, first.partition}] = true
-	more:
-		for len(group) < maxCombined {
-			select {
-			case o := <-c.sendq:
-				k := tp{o.topic, o.partition}
-				if o.broker != first.broker || o.acks != first.acks || seen[k] {
-					held = o
-					break more
-				}
-				seen[k] = true
-				group = append(group, o)
-			default:
-				break more
-			}
-		}
-		c.sendGroup(group)
-	}
-}
-
-func (c *brokerConn) sendGroup(group []*outgoing) {
-	first := group[0]
-	req := &sarama.ProduceRequest{
-		RequiredAcks: sarama.RequiredAcks(first.acks),
-		Timeout:      int32(c.p.cfg.RequestTimeout / time.Millisecond),
-		Version:      7,
-	}
-	for _, o := range group {
-		req.AddBatch(o.topic, o.partition, o.rb)
-	}
-	var cb sarama.ProduceCallback
-	if first.acks != AcksNone {
-		// Copy the callbacks now: workers reuse their outgoing once sent.
-		answers := make([]func(*sarama.ProduceResponse, error), len(group))
-		for i, o := range group {
-			answers[i] = o.onAnswer
-		}
-		cb = func(resp *sarama.ProduceResponse, err error) {
-			for _, a := range answers {
-				a(resp, err)
-			}
-		}
-	}
-	err := first.broker.AsyncProduce(req, cb)
-	for _, o := range group {
-		o.sent <- err
-	}
-}
-
-// refuseWaiting answers every batch still queued when the sender stops.
-func (c *brokerConn) refuseWaiting() {
-	for {
-		select {
-		case o := <-c.sendq:
-			o.sent <- errConnClosed
-		default:
-			return
-		}
 	}
 }
 
@@ -346,5 +217,6 @@ func saramaConfig(cfg Config) *sarama.Config {
 	// connection; sarama blocks a sender beyond this many open requests.
 	sc.Net.MaxOpenRequests = 256
 	sc.Metadata.AllowAutoTopicCreation = true
+	sc.MetricRegistry = nilRegistry{}
 	return sc
 }

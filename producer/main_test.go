@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +19,16 @@ import (
 // running tests: see startChildBroker.
 const childBrokerEnv = "MERLIN_PRODUCER_TEST_CHILD_BROKER"
 
+// childPartitionsEnv sets the child broker's partitions per created topic.
+const childPartitionsEnv = "MERLIN_PRODUCER_TEST_CHILD_PARTITIONS"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childBrokerEnv) != "" {
 		os.Exit(runChildBroker())
 	}
+	// Idle workers let their goroutines go sooner than in production, so
+	// that every test also runs goroutines ending and starting again.
+	idleExit = 50 * time.Millisecond
 	os.Exit(m.Run())
 }
 
@@ -31,7 +38,11 @@ func runChildBroker() int {
 	if d, err := time.ParseDuration(os.Getenv(childBrokerEnv)); err == nil {
 		faults.SetLatency(d)
 	}
-	b, err := broker.New(broker.Config{DefaultPartitions: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Faults: faults})
+	parts := 2
+	if n, err := strconv.Atoi(os.Getenv(childPartitionsEnv)); err == nil {
+		parts = n
+	}
+	b, err := broker.New(broker.Config{DefaultPartitions: int32(parts), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Faults: faults})
 	if err == nil {
 		err = b.Start()
 	}
@@ -49,8 +60,15 @@ func runChildBroker() int {
 // stores does not count in this process's heap. Each request waits latency.
 func startChildBroker(t testing.TB, latency time.Duration) string {
 	t.Helper()
+	return startChildBrokerParts(t, latency, 2)
+}
+
+// startChildBrokerParts is startChildBroker creating topics of parts
+// partitions.
+func startChildBrokerParts(t testing.TB, latency time.Duration, parts int) string {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childBrokerEnv+"="+latency.String())
+	cmd.Env = append(os.Environ(), childBrokerEnv+"="+latency.String(), fmt.Sprintf("%s=%d", childPartitionsEnv, parts))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

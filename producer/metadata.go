@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/merlinkafka/merlin/internal/kbatch"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,9 +44,42 @@ type topicState struct {
 	// batch does not regrow (and re-zero) its slice from nothing. A small
 	// free list rather than a sync.Pool, which every GC empties.
 	recs chan []rec
-	// recsHint is the size of the last batch sealed, the size to give a
-	// new slab.
+	// recsHint is the size to give a new slab: the high-water mark of
+	// the batches sealed lately, decaying (see sealedLen), so that a
+	// short batch does not make the next slab regrow from small.
 	recsHint atomic.Int32
+	// encs recycles the buffers batches are encoded into, likewise, and
+	// encHintV is the size to give a new one (see sealedBytes).
+	encs     chan []byte
+	encHintV atomic.Int32
+	// direct: produce calls encode messages into the open batch (see
+	// Producer.keepsMessages); fixed for the topic's life.
+	direct bool
+}
+
+// sealedBytes updates the size hint of encoding buffers with the records
+// size of a batch just sealed: the high-water mark, decaying.
+func (t *topicState) sealedBytes(n int) {
+	h := int(t.encHintV.Load())
+	if n < h {
+		n = h - h/8 + n/8
+	}
+	t.encHintV.Store(int32(n))
+}
+
+// encHint is the room to make in a new open batch for its records.
+func (t *topicState) encHint() int {
+	h := max(4096, int(t.encHintV.Load()))
+	return min(h+h/8, t.set.maxBytes+kbatch.HeaderSize)
+}
+
+// sealedLen updates recsHint with the length of a batch just sealed.
+func (t *topicState) sealedLen(n int) {
+	h := int(t.recsHint.Load())
+	if n < h {
+		n = h - h/8 + n/8
+	}
+	t.recsHint.Store(int32(n))
 }
 
 func (t *topicState) getRecs() []rec {
@@ -65,6 +99,25 @@ func (t *topicState) putRecs(rs []rec) {
 	clear(rs) // drop references to the messages' bytes and callbacks
 	select {
 	case t.recs <- rs[:0]:
+	default:
+	}
+}
+
+// getEnc returns a buffer for a batch's encoding: one a finished batch
+// gave back, else nil (the encoder allocates).
+func (t *topicState) getEnc() []byte {
+	select {
+	case b := <-t.encs:
+		return b
+	default:
+		return nil
+	}
+}
+
+// putEnc gives back the encoding of a batch that is done.
+func (t *topicState) putEnc(b []byte) {
+	select {
+	case t.encs <- b[:0]:
 	default:
 	}
 }
@@ -483,7 +536,11 @@ func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetada
 			p.workers = append(p.workers, part.workers...)
 			p.adoptLeftovers(t, part)
 			for _, w := range part.workers {
-				go w.run()
+				// A worker's goroutine runs while it has work (see
+				// worker.run): here only when it adopted a spill.
+				if len(w.pending) > 0 {
+					w.wakeUp()
+				}
 			}
 		}
 		t.parts.Store(&parts)

@@ -36,6 +36,7 @@ type Producer struct {
 	closing   atomic.Bool
 	closingCh chan struct{}
 	closed    chan struct{} // closed when Close is done
+	abort     chan struct{} // closed when Close runs out of time: workers fail what they hold
 
 	topicsMu sync.Mutex // serialises writers of topics
 	topics   atomic.Pointer[map[string]*topicState]
@@ -67,6 +68,8 @@ type Producer struct {
 	stats *stats   // distributions for Stats
 	hooks *hookSet // nil without Config.Hooks
 
+	reporters []*reporter // report settled batches off the workers
+
 	pidMu   sync.Mutex
 	pid     int64
 	epoch   int16
@@ -91,6 +94,7 @@ func New(cfg Config) (*Producer, error) {
 		cancel:    cancel,
 		closingCh: make(chan struct{}),
 		closed:    make(chan struct{}),
+		abort:     make(chan struct{}),
 		conns:     map[int32]*brokerConn{},
 		refreshCh: make(chan struct{}, 1),
 		budFreed:  make(chan struct{}),
@@ -99,6 +103,7 @@ func New(cfg Config) (*Producer, error) {
 		stats:     newStats(),
 		hooks:     newHookSet(cfg.Hooks),
 	}
+	p.reporters = newReporters(p)
 	p.applySecurity(p.sconf)
 	if err := p.sconf.Validate(); err != nil {
 		cancel()
@@ -206,7 +211,8 @@ func (p *Producer) topicState(name string) *topicState {
 		return t
 	}
 	set := p.cfg.topic(name)
-	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4), created: time.Now()}
+	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4), encs: make(chan []byte, 8), created: time.Now()}
+	t.direct = !p.keepsMessages(&t.set)
 	m := make(map[string]*topicState, len(old)+1)
 	for k, v := range old {
 		m[k] = v
@@ -721,9 +727,7 @@ func (p *Producer) Close(ctx context.Context) error {
 		// Out of time: stop the network work workers may be waiting on
 		// (connecting, a producer id), then make them report the rest.
 		p.cancel()
-		for _, w := range ws {
-			close(w.quit)
-		}
+		close(p.abort)
 		for _, w := range ws {
 			<-w.done
 		}

@@ -388,7 +388,7 @@ func (w *worker) countSent(b *batch) {
 		return
 	}
 	w.ctr.batches.Add(1)
-	w.p.stats.batchMsgs.observe(uint64(len(b.recs)))
+	w.p.stats.batchMsgs.observe(uint64(b.n))
 	w.p.stats.batchBytes.observe(uint64(b.bytes))
 }
 

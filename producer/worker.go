@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,42 +30,6 @@ type rec struct {
 	w        *waiter // nil unless the message belongs to a ProduceSync call
 }
 
-// batch is a sealed run of messages for one partition, sent as one record
-// batch. Once sealed it keeps its sequence number across resends.
-type batch struct {
-	recs     []rec
-	bytes    int
-	seq      int32 // first sequence number; valid when pid >= 0
-	pid      int64
-	epoch    int16
-	numbered bool
-	massaged []Message // what the massage hook made of recs, if any
-
-	// Packed form (see pack.go): recs is nil while packed is set.
-	packed   []byte
-	packedN  int
-	notes    []note
-	deadline int64 // of the first message, unix nanoseconds; 0: none
-	first    int64 // when its first message was accepted, unix nanoseconds; 0: unknown
-
-	// Spilled (see Config.SpillDir): the batch is in spill at spillBase
-	// and, while packed is nil too, nowhere in memory. Its bytes no longer
-	// count against MaxBufferedBytes (memFree).
-	spill     *buffer.Spill
-	spillBase int64
-	memFree   bool
-	// overheadFree: packed, its per-message bookkeeping no longer counts.
-	overheadFree bool
-	broken       bool // its spilled bytes could not be read: fail, never send
-
-	attempts int
-	lastErr  error
-	sentAt   time.Time
-	gen      uint64 // connection generation it was sent on
-	conn     *brokerConn
-	cbDone   func(error) // reports the outcome to the broker's breaker
-}
-
 // ack is the answer to one produce request, handed from sarama's reader
 // goroutine to the worker.
 type ack struct {
@@ -81,19 +48,28 @@ type worker struct {
 	part  *partition
 	index int
 
-	// Producer side, under mu.
-	mu       sync.Mutex
-	cur      []rec
-	curBytes int
-	curFirst int64    // unix nanoseconds of the first message of cur
-	sealed   []*batch // full batches waiting for the worker
-	queued   int      // messages in cur and sealed
-	flushReq bool     // send cur now (ProduceSync, ProduceAsync, Flush)
-	stopping bool     // Close: take no more
+	// Producer side, under mu: the open batch. Unless delivery needs the
+	// messages back (see Producer.keepsMessages), a produce call encodes
+	// its messages straight into curEnc, keeping a note for each with a
+	// callback or waiter; otherwise they are kept in cur.
+	mu           sync.Mutex
+	curN         int
+	cur          []rec
+	curEnc       kbatch.Builder
+	curNotes     []note
+	curHdrs      []kbatch.RecordHeader
+	curBytes     int
+	curCallbacks bool     // some message of the open batch has OnDelivery
+	curFirst     int64    // unix nanoseconds of the first message of cur
+	curDeadline  int64    // of the first message
+	sealed       []*batch // full batches waiting for the worker
+	queued       int      // messages in cur and sealed
+	flushReq     bool     // send cur now (ProduceSync, ProduceAsync, Flush)
+	stopping     bool     // Close: take no more
+	running      bool     // its goroutine runs (see run: an idle worker has none)
 
 	wake chan struct{} // capacity 1
-	acks chan ack
-	quit chan struct{}
+	acks chan ack      // answers to what is in flight; nil while idle (send makes it)
 	done chan struct{}
 
 	// Worker-owned.
@@ -119,10 +95,12 @@ type worker struct {
 
 	spill      *buffer.Spill   // this worker's own, opened on first need
 	spills     []*buffer.Spill // every spill it uses, adopted ones too
-	builder    kbatch.Builder  // packs batches during downtime
-	slabs      slabs           // sarama records of the batch being sent
-	out        outgoing        // the batch being handed to its broker's sender
+	builder    kbatch.Builder  // encodes the batches it seals
 	hdrScratch []kbatch.RecordHeader
+	idleSince  time.Time
+
+	rep       *reporter    // reports its settled batches
+	reporting atomic.Int32 // batches handed to rep, not yet reported
 
 	retryNow atomic.Bool // the leader moved: skip the backoff
 	up       atomic.Bool // leader reachable, for pickers
@@ -137,17 +115,37 @@ func newWorker(p *Producer, t *topicState, part *partition, index int) *worker {
 		part:    part,
 		index:   index,
 		wake:    make(chan struct{}, 1),
-		acks:    make(chan ack, p.cfg.MaxInFlight+1),
-		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		pid:     -1,
 		epoch:   -1,
 		state:   StateConnecting,
 		started: time.Now(),
 		backoff: p.newBackoff(),
+		rep:     p.reporters[(int(part.id)+index)%len(p.reporters)],
 	}
 	w.up.Store(true) // optimistic until the first failure
 	return w
+}
+
+// start runs the worker's goroutine if it is not running. Called with mu
+// held; the caller runs the goroutine when it returns true.
+func (w *worker) startLocked() bool {
+	if w.running {
+		return false
+	}
+	w.running = true
+	return true
+}
+
+// wakeUp signals the worker, starting its goroutine if it had none.
+func (w *worker) wakeUp() {
+	w.mu.Lock()
+	start := w.startLocked()
+	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
+	w.signal()
 }
 
 func (w *worker) signal() {
@@ -168,20 +166,36 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 	}
 	signal := flush
 	bytes := 0
+	direct := w.t.direct
 	for i := range rs {
 		r := &rs[i]
-		if len(w.cur) > 0 && (len(w.cur)+1 > set.maxMessages || w.curBytes+int(r.size) > set.maxBytes) {
+		if w.curN > 0 && (w.curN+1 > set.maxMessages || w.curBytes+int(r.size) > set.maxBytes) {
 			w.sealLocked()
 			signal = true
 		}
-		if len(w.cur) == 0 {
+		if w.curN == 0 {
 			w.curFirst = w.p.clock.Now()
-			if cap(w.cur) == 0 {
+			w.curDeadline = r.deadline
+			if direct {
+				w.curEnc.Codec = kbatch.Codec(set.compression)
+				w.curEnc.Use(w.t.getEnc())
+				w.curEnc.Grow(w.t.encHint())
+			} else if cap(w.cur) == 0 {
 				w.cur = w.t.getRecs()
 			}
 			signal = true // the worker arms its TTL timer
 		}
-		w.cur = append(w.cur, *r)
+		if direct {
+			m := &r.msg
+			w.curEnc.Add(r.ts, m.Key, m.Value, w.headers(m.Headers)...)
+			if m.OnDelivery != nil || r.w != nil {
+				w.curNotes = append(w.curNotes, note{i: int32(w.curN), onDelivery: m.OnDelivery, w: r.w, idx: r.idx})
+				w.curCallbacks = w.curCallbacks || m.OnDelivery != nil
+			}
+		} else {
+			w.cur = append(w.cur, *r)
+		}
+		w.curN++
 		w.curBytes += int(r.size)
 		bytes += int(r.size)
 	}
@@ -191,17 +205,46 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 		w.flushReq = true
 	}
 	n := w.queued
+	start := w.startLocked()
 	w.mu.Unlock()
-	if signal {
+	if start {
+		go w.run()
+	}
+	if signal || start {
 		w.signal()
 	}
 	return n, nil
 }
 
+// headers converts a message's headers for the builder, in a scratch
+// slice guarded by mu.
+func (w *worker) headers(hs []Header) []kbatch.RecordHeader {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := w.curHdrs[:0]
+	for _, h := range hs {
+		out = append(out, kbatch.RecordHeader(h))
+	}
+	w.curHdrs = out
+	return out
+}
+
 func (w *worker) sealLocked() {
-	w.t.recsHint.Store(int32(len(w.cur)))
-	w.sealed = append(w.sealed, &batch{recs: w.cur, bytes: w.curBytes, deadline: w.cur[0].deadline, first: w.curFirst})
-	w.cur = nil
+	b := &batch{n: w.curN, bytes: w.curBytes, deadline: w.curDeadline, first: w.curFirst}
+	if w.t.direct {
+		w.t.sealedBytes(w.curEnc.Size())
+		b.open = w.curEnc.Detach(nil) // an idle partition holds no buffer
+		b.notes, b.callbacks = w.curNotes, w.curCallbacks
+		w.curNotes, w.curCallbacks = nil, false
+		clear(w.curHdrs)
+	} else {
+		w.t.sealedLen(len(w.cur))
+		b.recs = w.cur
+		w.cur = nil
+	}
+	w.sealed = append(w.sealed, b)
+	w.curN = 0
 	w.curBytes = 0
 }
 
@@ -225,10 +268,21 @@ func (w *worker) emit(e callbacks.Event) {
 	w.p.bus.Emit(e)
 }
 
-// run is the worker's goroutine.
+var flushAhead = func() int {
+	if v, err := strconv.Atoi(os.Getenv("MERLIN_FLUSH_AHEAD")); err == nil {
+		return v
+	}
+	return 1
+}()
+
+// idleExit is how long a worker with nothing to do keeps its goroutine.
+var idleExit = 2 * time.Second
+
+// run is the worker's goroutine. It runs while the worker has work: once
+// it has held nothing for idleExit it ends, and the next produce call (or
+// Close) starts another. The worker's state lives in the worker, not in
+// the goroutine, so an idle partition costs no goroutine.
 func (w *worker) run() {
-	defer close(w.done)
-	defer w.closeSpills()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -243,7 +297,10 @@ func (w *worker) run() {
 			w.setState(StateDraining)
 		}
 		if w.isStopping() && w.empty() {
-			w.setState(StateClosed)
+			w.close()
+			return
+		}
+		if w.idle() {
 			return
 		}
 		wait := w.nextWake()
@@ -268,12 +325,47 @@ func (w *worker) run() {
 				}
 			}
 		case <-timer.C:
-		case <-w.quit:
+		case <-w.p.abort:
 			w.abort(ErrClosed)
-			w.setState(StateClosed)
+			w.close()
 			return
 		}
 	}
+}
+
+// close ends the worker for good: its goroutine stays counted as running,
+// so that nothing starts another.
+func (w *worker) close() {
+	w.setState(StateClosed)
+	w.closeSpills()
+	close(w.done)
+}
+
+// idle reports whether the worker's goroutine may end now: it has held
+// nothing, sent nothing and waited for nothing for idleExit.
+func (w *worker) idle() bool {
+	if len(w.pending)+len(w.inflight)+len(w.retry) > 0 || !w.retryAt.IsZero() {
+		w.idleSince = time.Time{}
+		return false
+	}
+	now := time.Now()
+	if w.idleSince.IsZero() {
+		w.idleSince = now
+		return false
+	}
+	if now.Sub(w.idleSince) < idleExit {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.queued > 0 || w.curN > 0 || len(w.sealed) > 0 || w.stopping || w.flushReq {
+		w.idleSince = time.Time{}
+		return false
+	}
+	w.running = false
+	w.idleSince = time.Time{}
+	w.acks = nil // nothing is in flight; send makes another
+	return true
 }
 
 // collect takes sealed batches from the producer side, and the open batch
@@ -286,28 +378,40 @@ func (w *worker) collect() (stopping bool) {
 	// A flush (ProduceSync, ProduceAsync, Flush) goes out at once when
 	// nothing is in flight; otherwise it waits for the next answer (or the
 	// TTL), gathering what the other callers add meanwhile.
-	flushNow := w.flushReq && (len(w.inflight) == 0 || w.state == StateDowntime)
-	if len(w.cur) > 0 && open && (flushNow || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
+	flushNow := w.flushReq && (len(w.inflight) < flushAhead || w.state == StateDowntime)
+	if w.curN > 0 && open && (flushNow || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
 		w.sealLocked()
 		w.flushReq = false
 	}
-	if len(w.cur) == 0 {
+	if w.curN == 0 {
 		w.flushReq = false
 	}
 	sealed := w.sealed
 	w.sealed = nil
 	w.mu.Unlock()
-	w.pending = append(w.pending, sealed...)
-	if w.state == StateDowntime && len(sealed) > 0 {
-		n := 0
-		for _, b := range sealed {
-			n += b.count()
-			w.pack(b)
+	w.takeSealed(sealed)
+	return stopping
+}
+
+// takeSealed prepares (encodes) batches sealed on the producer side and
+// queues them, in order. While the leader is down they are held as their
+// encoding only, and spilled when the producer has a spill.
+func (w *worker) takeSealed(sealed []*batch) {
+	saved := 0
+	for _, b := range sealed {
+		if !w.prepare(b) {
+			continue
+		}
+		w.pending = append(w.pending, b)
+		if w.state == StateDowntime {
+			saved += b.n
+			w.dropRecs(b)
 			w.spillOut(b)
 		}
-		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: n})
 	}
-	return stopping
+	if saved > 0 {
+		w.emit(callbacks.Event{Kind: callbacks.DowntimeSaved, Count: saved})
+	}
 }
 
 // held is how many messages the worker holds, for reports.
@@ -352,7 +456,7 @@ func (w *worker) nextWake() time.Duration {
 	d := time.Hour
 	open := w.openBatchMaySeal()
 	w.mu.Lock()
-	if len(w.cur) > 0 && open {
+	if w.curN > 0 && open {
 		d = time.Duration(w.curFirst + int64(w.t.set.ttl) - time.Now().UnixNano())
 	}
 	w.mu.Unlock()
@@ -361,6 +465,9 @@ func (w *worker) nextWake() time.Duration {
 	}
 	if w.p.cfg.DeliveryTimeout > 0 && (len(w.pending) > 0 || len(w.retry) > 0) {
 		d = min(d, w.p.cfg.DeliveryTimeout/4)
+	}
+	if !w.idleSince.IsZero() {
+		d = min(d, time.Until(w.idleSince.Add(idleExit)))
 	}
 	return max(d, 0)
 }
@@ -391,7 +498,7 @@ func (w *worker) step() {
 	if len(w.retry) > 0 && len(w.inflight) > 0 {
 		return
 	}
-	conn, broker, gen, err := w.connect()
+	conn, err := w.connect()
 	if securityErr(err) {
 		w.refused(err)
 		return
@@ -414,26 +521,26 @@ func (w *worker) step() {
 		w.replayLeft = len(w.retry) + len(w.pending)
 		w.replayMsgs = 0
 		for _, b := range w.retry {
-			w.replayMsgs += b.count()
+			w.replayMsgs += b.n
 		}
 		for _, b := range w.pending {
-			w.replayMsgs += b.count()
+			w.replayMsgs += b.n
 		}
 		w.setState(StateReplaying)
 	}
 	for len(w.inflight) < w.window() {
 		var b *batch
 		if len(w.retry) > 0 {
-			b, w.retry = w.retry[0], w.retry[1:]
+			b = popFront(&w.retry)
 		} else if len(w.pending) > 0 {
-			b, w.pending = w.pending[0], w.pending[1:]
+			b = popFront(&w.pending)
 		} else {
 			break
 		}
-		if err := w.send(conn, broker, gen, b); err != nil {
-			// Not sent: it goes back in front, in order.
+		if err := w.send(conn, b); err != nil {
+			// Not sent (its broker's breaker is open): it goes back in
+			// front, in order.
 			w.retry = append([]*batch{b}, w.retry...)
-			conn.fail(gen, err)
 			w.failed(err, nil)
 			return
 		}
@@ -466,17 +573,19 @@ func (w *worker) becomeReady() {
 }
 
 // connect returns the leader's connection.
-func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
+func (w *worker) connect() (*brokerConn, error) {
 	leader := w.part.leader.Load()
 	conn := w.p.conn(leader)
 	if conn == nil {
-		return nil, nil, 0, fmt.Errorf("producer: %s/%d has no reachable leader (broker %d)", w.t.name, w.part.id, leader)
+		return nil, fmt.Errorf("producer: %s/%d has no reachable leader (broker %d)", w.t.name, w.part.id, leader)
+	}
+	if b, _ := conn.current(); b != nil && (w.pid >= 0 || !w.p.idempotent(w.t)) {
+		return conn, nil // the common case: nothing to wait for
 	}
 	ctx, cancel := context.WithTimeout(w.p.ctx, w.p.cfg.RequestTimeout)
 	defer cancel()
-	b, gen, err := conn.get(ctx)
-	if err != nil {
-		return nil, nil, 0, err
+	if _, _, err := conn.get(ctx); err != nil {
+		return nil, err
 	}
 	if w.p.idempotent(w.t) && w.pid < 0 {
 		// Workers sharing a partition each need their own producer id: one
@@ -497,13 +606,13 @@ func (w *worker) connect() (*brokerConn, *sarama.Broker, uint64, error) {
 				w.p.log.Warn("idempotence disabled: the broker refused a producer id", "err", err)
 			}
 		case err != nil:
-			return nil, nil, 0, err
+			return nil, err
 		default:
 			w.pid, w.epoch, w.nextSeq = pid, epoch, 0
 			w.pidSeen = false
 		}
 	}
-	return conn, b, gen, nil
+	return conn, nil
 }
 
 // needsReset reports whether the broker lost track of this worker's
@@ -546,65 +655,55 @@ func (w *worker) resetProducerID() error {
 	return nil
 }
 
-// send encodes b and sends it on the leader's connection.
-func (w *worker) send(conn *brokerConn, broker *sarama.Broker, gen uint64, b *batch) error {
-	set := &w.t.set
-	w.unpack(b)
-	if b.broken {
-		w.finish(b, -1, b.lastErr)
-		return nil
-	}
-	err := massage(w.t, w.part.id, b)
-	if err == nil && w.pid >= 0 && set.acks == AcksAll && !b.numbered {
-		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
-		w.nextSeq = addSeq(w.nextSeq, int32(b.records()))
-	}
-	var rb *sarama.RecordBatch
-	var nrec, nhdr int
-	if err == nil {
-		rb, nrec, nhdr, err = w.encode(b)
-	}
-	// The request carrying the batch has been encoded when submit returns,
-	// whatever happens next: the slabs can go.
-	defer w.slabs.release(nrec, nhdr)
-	if err != nil {
-		// The batch itself cannot be encoded: its messages fail.
+// send queues b, encoded when it was taken sealed, on the leader's
+// connection: numbered on its first send when idempotent, it goes in
+// flight and its broker's sink writes it with the next request.
+func (w *worker) send(conn *brokerConn, b *batch) error {
+	if err := w.load(b); err != nil {
 		w.finish(b, -1, err)
 		return nil
+	}
+	if w.pid >= 0 && w.t.set.acks == AcksAll && !b.numbered {
+		b.pid, b.epoch, b.seq, b.numbered = w.pid, w.epoch, w.nextSeq, true
+		w.nextSeq = addSeq(w.nextSeq, wireRecords(b.enc))
 	}
 	done, err := conn.allow()
 	if err != nil {
 		return err
 	}
+	if w.acks == nil {
+		// Room for an answer to every batch in flight: the sink and
+		// sarama's reader never block on it.
+		w.acks = make(chan ack, w.p.cfg.MaxInFlight+1)
+	}
 	b.cbDone = done
 	b.attempts++
 	b.sentAt = time.Now()
-	b.gen = gen
 	b.conn = conn
 	w.countSent(b)
-	w.emit(callbacks.Event{Kind: callbacks.Flush, Count: len(b.recs), Bytes: b.bytes})
-	o := &w.out
-	o.broker, o.topic, o.partition, o.acks, o.rb = broker, w.t.name, w.part.id, set.acks, rb
-	o.onAnswer = nil
-	if set.acks != AcksNone {
-		acks := w.acks
-		o.onAnswer = func(resp *sarama.ProduceResponse, err error) {
-			// sarama's reader goroutine: hand over, never block (acks has
-			// room for every batch in flight).
-			acks <- ack{b: b, resp: resp, err: err}
-		}
-	}
-	if err := conn.submit(o); err != nil {
-		done(err)
-		return err
-	}
-	if set.acks == AcksNone {
-		done(nil)
-		w.finish(b, -1, nil)
-		return nil
-	}
+	w.emit(callbacks.Event{Kind: callbacks.Flush, Count: b.n, Bytes: b.bytes})
 	w.inflight = append(w.inflight, b)
+	conn.sink.push(b)
 	return nil
+}
+
+// wireRecords is how many records the encoded batch enc carries: the
+// sequence numbers it takes.
+func wireRecords(enc []byte) int32 {
+	h, err := kbatch.ParseHeader(enc)
+	if err != nil {
+		return 0
+	}
+	return h.NumRecords
+}
+
+// popFront takes the first batch of *list, clearing its slot so that the
+// list's array does not keep the batch alive.
+func popFront(list *[]*batch) *batch {
+	b := (*list)[0]
+	(*list)[0] = nil
+	*list = (*list)[1:]
+	return b
 }
 
 func addSeq(s, n int32) int32 {
@@ -625,7 +724,7 @@ func (w *worker) handleAck(a ack) {
 	if i == len(w.inflight) {
 		return
 	}
-	w.inflight = append(w.inflight[:i], w.inflight[i+1:]...)
+	w.inflight = slices.Delete(w.inflight, i, i+1) // clears the slot it frees
 	b := a.b
 	// The broker answered (whatever it said) or the connection failed: only
 	// the latter counts against its breaker.
@@ -637,6 +736,11 @@ func (w *worker) handleAck(a ack) {
 		b.lastErr = a.err
 		w.requeue(b)
 		w.failed(a.err, b.conn)
+		return
+	}
+	if a.resp == nil {
+		// AcksNone: written, and no answer comes.
+		w.finish(b, -1, nil)
 		return
 	}
 	block := a.resp.GetBlock(w.t.name, w.part.id)
@@ -653,7 +757,7 @@ func (w *worker) handleAck(a ack) {
 			w.pidSeen = true
 		}
 		w.countAnswered(b)
-		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: len(b.recs), Bytes: b.bytes, Duration: time.Since(b.sentAt)})
+		w.emit(callbacks.Event{Kind: callbacks.FlushedReplied, Count: b.n, Bytes: b.bytes, Duration: time.Since(b.sentAt)})
 		w.finish(b, block.Offset, nil)
 	case retriableCode(code):
 		be := w.brokerErr(code)
@@ -690,32 +794,19 @@ func tooLargeCode(code int16) bool {
 // The halves keep the batch's producer id and its sequence numbers
 // between them, so batches sent after it stay numbered right.
 func (w *worker) splitTooLarge(b *batch, code int16) bool {
-	w.unpack(b)
-	if len(b.recs) < 2 || b.massaged != nil || b.broken {
+	if b.n < 2 {
 		return false
 	}
-	n1 := len(b.recs) / 2
-	// The second half gets its own slice: both go back to the pool later.
-	second := &batch{recs: append([]rec(nil), b.recs[n1:]...), pid: b.pid, epoch: b.epoch, numbered: b.numbered,
-		spill: b.spill, spillBase: b.spillBase, memFree: b.memFree, overheadFree: b.overheadFree}
-	first := &batch{recs: b.recs[:n1], pid: b.pid, epoch: b.epoch, seq: b.seq, numbered: b.numbered,
-		memFree: b.memFree, overheadFree: b.overheadFree}
-	for i := range first.recs {
-		first.bytes += int(first.recs[i].size)
+	first, second, ok := w.divide(b, b.n/2)
+	if !ok {
+		return false
 	}
-	// What the halves count for against the buffer adds up to what b did.
-	second.bytes = b.bytes - first.bytes
-	if b.numbered {
-		second.seq = addSeq(b.seq, int32(n1))
-	}
-	first.deadline, second.deadline = first.recs[0].deadline, second.recs[0].deadline
-	first.first, second.first = b.first, b.first
 	be := w.brokerErr(code)
 	first.lastErr, second.lastErr = be, be
-	w.p.log.Debug("batch too large for the broker: split", "topic", w.t.name, "partition", w.part.id, "messages", len(b.recs))
+	w.p.log.Debug("batch too large for the broker: split", "topic", w.t.name, "partition", w.part.id, "messages", b.n)
 	w.requeue(first)
 	w.requeue(second)
-	b.recs = nil
+	w.dropEnc(b)
 	return true
 }
 
@@ -761,7 +852,7 @@ func (w *worker) failed(err error, conn *brokerConn) {
 	w.downSince = time.Now()
 	w.setState(StateDowntime)
 	for _, b := range w.pending {
-		w.pack(b)
+		w.dropRecs(b)
 		w.spillOut(b)
 	}
 	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
@@ -789,59 +880,90 @@ func (w *worker) refused(err error) {
 	w.emit(callbacks.Event{Kind: callbacks.WorkerDown, Err: err})
 }
 
-// finish reports the outcome of every message of b.
-// Callbacks run before the room is given back, so that Flush and Close
-// return only after every callback of what they waited for has run.
+// finish settles b: its messages' outcome is reported, on the worker at
+// once when that runs no user code and nothing is waiting to be reported
+// before it, by the worker's reporter otherwise (see reporter).
 func (w *worker) finish(b *batch, base int64, err error) {
-	w.settle(b, base, err)
+	b.owner = w
+	if b.recs == nil && b.enc == nil && w.p.needMessages() {
+		// The reporter needs the messages and must not read the spill.
+		_ = w.load(b)
+	}
 	if b.spill != nil && !errors.Is(err, ErrLeftInSpill) {
 		if aerr := b.spill.Ack(b.spillBase); aerr != nil {
 			w.p.log.Warn("spill: cannot record progress; its batches may be sent again after a restart", "err", aerr)
 		}
 	}
-	w.t.putRecs(b.recs)
-	b.recs = nil
+	if !b.callbacks && w.reporting.Load() == 0 {
+		w.report(b, base, err)
+		return
+	}
+	w.reporting.Add(1)
+	w.rep.push(report{b: b, base: base, err: err})
 }
 
-// settle delivers the outcome of b's messages and gives their room back.
-func (w *worker) settle(b *batch, base int64, err error) {
-	w.unpack(b)
-	for i := range b.recs {
+// report delivers the outcome of b's messages and gives their room back.
+// It runs on the worker or on its reporter, and b is no longer the
+// worker's.
+func (w *worker) report(b *batch, base int64, err error) {
+	var decoded []kbatch.Record
+	if b.recs == nil && w.p.needMessages() && b.enc != nil {
+		// Unreadable: reported all the same, without their content.
+		decoded, _ = kbatch.Records(b.enc)
+		b.lent = true
+	}
+	ni := 0
+	for i := 0; i < b.n; i++ {
 		off := int64(-1)
 		if err == nil && base >= 0 {
 			off = base + int64(i)
-			if b.massaged != nil {
+			if b.massaged {
 				// The hook may merge or split records: every original
 				// is in the batch that starts at base.
 				off = base
 			}
 		}
-		w.deliver(&b.recs[i], off, err)
+		res := Result{Topic: w.t.name, Partition: w.part.id, Offset: off, Err: err}
+		if b.recs != nil {
+			w.deliver(&b.recs[i], res)
+			continue
+		}
+		var r rec
+		if i < len(decoded) {
+			r.msg = decodedMessage(&decoded[i])
+		}
+		if ni < len(b.notes) && int(b.notes[ni].i) == i {
+			n := &b.notes[ni]
+			r.msg.OnDelivery, r.w, r.idx = n.onDelivery, n.w, n.idx
+			ni++
+		}
+		w.deliver(&r, res)
 	}
-	w.countSettled(b, len(b.recs), err)
+	w.countSettled(b, b.n, err)
 	if err != nil {
-		w.emit(callbacks.Event{Kind: callbacks.MessagesFailed, Count: len(b.recs), Err: err})
+		w.emit(callbacks.Event{Kind: callbacks.MessagesFailed, Count: b.n, Err: err})
 	}
 	w.mu.Lock()
-	w.queued -= len(b.recs)
+	w.queued -= b.n
 	w.mu.Unlock()
-	w.p.release(len(b.recs), w.heldBudget(b, len(b.recs)))
+	w.p.release(b.n, b.budget())
+	w.t.putRecs(b.recs)
+	b.recs = nil
+	w.dropEnc(b)
+	b.rb = sarama.RecordBatch{} // it refers to the encoding too
+	b.notes = nil
 }
 
-// heldBudget is what b's n messages still count for against
-// MaxBufferedBytes.
-func (w *worker) heldBudget(b *batch, n int) int {
-	switch {
-	case b.memFree:
-		return 0
-	case b.overheadFree:
-		return b.bytes
+// dropEnc lets b's encoding go, back to the topic's free list unless
+// messages handed out alias it.
+func (w *worker) dropEnc(b *batch) {
+	if !b.lent && b.enc != nil {
+		w.t.putEnc(b.enc)
 	}
-	return budget(n, b.bytes)
+	b.enc = nil
 }
 
-func (w *worker) deliver(r *rec, off int64, err error) {
-	res := Result{Topic: w.t.name, Partition: w.part.id, Offset: off, Err: err}
+func (w *worker) deliver(r *rec, res Result) {
 	if w.p.hooks != nil {
 		w.p.hooks.delivered(r.hookCtx(), r.msg, res)
 	}
@@ -899,40 +1021,33 @@ func (w *worker) shed() {
 		if b.numbered {
 			return // sequence numbers are taken: it must be sent
 		}
-		w.unpack(b)
-		n := len(b.recs)
-		k := int(min(w.p.shedWanted.Load(), int64(n)))
+		k := int(min(w.p.shedWanted.Load(), int64(b.n)))
 		if k <= 0 {
 			return
 		}
-		if b.spill != nil {
+		if b.spill != nil || b.massaged {
 			// A spilled batch goes whole: the spill can only mark whole
 			// batches done, and a part left there would be sent again by
-			// the next producer on the directory.
-			k = n
+			// the next producer on the directory. A massaged one has no
+			// originals to cut.
+			k = b.n
 		}
 		if want := w.p.shedWanted.Load(); !w.p.shedWanted.CompareAndSwap(want, max(0, want-int64(k))) {
 			continue
 		}
-		dropped := &batch{recs: b.recs[:k:k], memFree: b.memFree, overheadFree: b.overheadFree}
-		for i := range dropped.recs {
-			dropped.bytes += int(dropped.recs[i].size)
-		}
-		b.recs = b.recs[k:]
-		b.bytes -= dropped.bytes
-		if len(b.recs) == 0 {
-			w.pending = w.pending[1:]
-			if b.spill != nil {
-				if err := b.spill.Ack(b.spillBase); err != nil {
-					w.p.log.Warn("spill: cannot record progress; dropped messages may be sent after a restart", "err", err)
-				}
+		dropped := b
+		if k < b.n {
+			if first, second, ok := w.divide(b, k); ok {
+				dropped = first
+				w.pending[0] = second
+				w.dropEnc(b)
 			}
-		} else {
-			b.deadline = b.recs[0].deadline
 		}
-		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: k, Err: ErrBufferFull})
-		// The slab belongs to the batch they were cut from: not recycled.
-		w.settle(dropped, -1, ErrBufferFull)
+		if dropped == b {
+			popFront(&w.pending)
+		}
+		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: dropped.n, Err: ErrBufferFull})
+		w.finish(dropped, -1, ErrBufferFull)
 	}
 }
 
@@ -943,13 +1058,13 @@ func (w *worker) sealAll(stop bool) {
 	if stop {
 		w.stopping = true
 	}
-	if len(w.cur) > 0 {
+	if w.curN > 0 {
 		w.sealLocked()
 	}
 	sealed := w.sealed
 	w.sealed = nil
 	w.mu.Unlock()
-	w.pending = append(w.pending, sealed...)
+	w.takeSealed(sealed)
 }
 
 // failIfGone fails every message the worker holds and has not sent when
@@ -975,6 +1090,9 @@ func (w *worker) failIfGone() {
 // abort fails everything the worker holds: Close ran out of time.
 func (w *worker) abort(err error) {
 	w.sealAll(true)
+	for _, b := range w.inflight {
+		b.lent = true // its sink may still be writing its encoding
+	}
 	for _, list := range [][]*batch{w.inflight, w.retry, w.pending} {
 		for _, b := range list {
 			if b.spill != nil {
@@ -991,6 +1109,10 @@ func (w *worker) abort(err error) {
 func (w *worker) drain() {
 	w.mu.Lock()
 	w.stopping = true
+	start := w.startLocked()
 	w.mu.Unlock()
+	if start {
+		go w.run()
+	}
 	w.signal()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 )
 
 // Header of a record (a key and a value; Kafka calls them headers too).
@@ -133,6 +134,9 @@ func (r *reader) record(h Header) (Record, error) {
 
 // Builder encodes record batches. The zero value builds uncompressed,
 // non-idempotent batches; set the fields before the first Add.
+//
+// Records are written once, straight into the buffer that becomes the
+// batch (Finish hands it over without a copy when uncompressed).
 type Builder struct {
 	Codec         Codec
 	ProducerID    int64 // -1 when not idempotent; the zero Builder uses -1
@@ -140,12 +144,11 @@ type Builder struct {
 	BaseSequence  int32
 	idempotent    bool
 
-	records []byte
+	buf     []byte // HeaderSize reserved bytes, then the records
 	n       int32
 	firstTS int64
 	maxTS   int64
 	started bool
-	scratch []byte
 }
 
 // SetProducer makes the batch idempotent with the given id, epoch and first
@@ -157,37 +160,76 @@ func (bd *Builder) SetProducer(id int64, epoch int16, baseSequence int32) {
 // Len is the number of records added since the last Reset.
 func (bd *Builder) Len() int { return int(bd.n) }
 
+// Size is the size of the records added so far, uncompressed, header
+// excluded.
+func (bd *Builder) Size() int { return max(0, len(bd.buf)-HeaderSize) }
+
 // Reset empties the builder for the next batch, keeping its buffers and
 // producer settings.
 func (bd *Builder) Reset() {
-	bd.records = bd.records[:0]
+	bd.buf = bd.buf[:0]
 	bd.n = 0
 	bd.started = false
 }
 
+// Grow makes room for n more bytes of records.
+func (bd *Builder) Grow(n int) {
+	bd.reserve()
+	bd.buf = slices.Grow(bd.buf, n)
+}
+
+func (bd *Builder) reserve() {
+	if len(bd.buf) < HeaderSize {
+		var hdr [HeaderSize]byte
+		bd.buf = append(bd.buf[:0], hdr[:]...)
+	}
+}
+
+// varintLen is the size of v as a zigzag varint.
+func varintLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	n := 1
+	for u >= 0x80 {
+		u >>= 7
+		n++
+	}
+	return n
+}
+
+func varBytesLen(b []byte) int {
+	if b == nil {
+		return 1
+	}
+	return varintLen(int64(len(b))) + len(b)
+}
+
 // Add appends one record with timestamp ts (milliseconds).
 func (bd *Builder) Add(ts int64, key, value []byte, headers ...RecordHeader) {
+	bd.reserve()
 	if !bd.started {
 		bd.firstTS, bd.maxTS, bd.started = ts, ts, true
 	}
 	if ts > bd.maxTS {
 		bd.maxTS = ts
 	}
-	body := bd.scratch[:0]
-	body = append(body, 0) // attributes
-	body = binary.AppendVarint(body, ts-bd.firstTS)
-	body = binary.AppendVarint(body, int64(bd.n))
-	body = appendVarBytes(body, key)
-	body = appendVarBytes(body, value)
-	body = binary.AppendVarint(body, int64(len(headers)))
+	delta := ts - bd.firstTS
+	size := 1 + varintLen(delta) + varintLen(int64(bd.n)) + varBytesLen(key) + varBytesLen(value) + varintLen(int64(len(headers)))
 	for _, h := range headers {
-		body = binary.AppendVarint(body, int64(len(h.Key)))
-		body = append(body, h.Key...)
-		body = appendVarBytes(body, h.Value)
+		size += varintLen(int64(len(h.Key))) + len(h.Key) + varBytesLen(h.Value)
 	}
-	bd.records = binary.AppendVarint(bd.records, int64(len(body)))
-	bd.records = append(bd.records, body...)
-	bd.scratch = body
+	b := binary.AppendVarint(bd.buf, int64(size))
+	b = append(b, 0) // attributes
+	b = binary.AppendVarint(b, delta)
+	b = binary.AppendVarint(b, int64(bd.n))
+	b = appendVarBytes(b, key)
+	b = appendVarBytes(b, value)
+	b = binary.AppendVarint(b, int64(len(headers)))
+	for _, h := range headers {
+		b = binary.AppendVarint(b, int64(len(h.Key)))
+		b = append(b, h.Key...)
+		b = appendVarBytes(b, h.Value)
+	}
+	bd.buf = b
 	bd.n++
 }
 
@@ -202,15 +244,74 @@ func appendVarBytes(dst, b []byte) []byte {
 // AppendBatch appends the encoded batch to dst, with base offset 0, and
 // returns it. The builder keeps its records; call Reset for the next batch.
 func (bd *Builder) AppendBatch(dst []byte) ([]byte, error) {
+	bd.reserve()
 	start := len(dst)
 	var hdr [HeaderSize]byte
 	dst = append(dst, hdr[:]...)
-	var err error
-	dst, err = Compress(dst, bd.Codec, bd.records)
+	dst, err := Compress(dst, bd.Codec, bd.buf[HeaderSize:])
 	if err != nil {
 		return nil, err
 	}
-	b := dst[start:]
+	bd.putHeader(dst[start:])
+	return dst, nil
+}
+
+// Finish returns the encoded batch, with base offset 0, and resets the
+// builder. Uncompressed, the batch is the builder's own buffer, handed over
+// without a copy, and spare (nil, or a buffer the caller is done with)
+// becomes the builder's next one; compressed, the batch is written into
+// spare and the builder keeps its buffer.
+func (bd *Builder) Finish(spare []byte) ([]byte, error) {
+	bd.reserve()
+	var out []byte
+	if bd.Codec == CodecNone {
+		out = bd.buf
+		bd.buf = spare[:0]
+	} else {
+		var hdr [HeaderSize]byte
+		var err error
+		out, err = Compress(append(spare[:0], hdr[:]...), bd.Codec, bd.buf[HeaderSize:])
+		if err != nil {
+			return nil, err
+		}
+		bd.buf = bd.buf[:0]
+	}
+	bd.putHeader(out)
+	bd.n = 0
+	bd.started = false
+	return out, nil
+}
+
+// Detach returns a builder holding what was added so far (to Finish
+// later, elsewhere) and empties bd, which takes buf (nil, or a buffer the
+// caller is done with) for its next batch.
+func (bd *Builder) Detach(buf []byte) Builder {
+	out := *bd
+	bd.buf = buf[:0]
+	bd.n = 0
+	bd.started = false
+	return out
+}
+
+// Use gives an empty builder buf (a buffer the caller is done with) to
+// build its next batch in, unless it has room of its own.
+func (bd *Builder) Use(buf []byte) {
+	if bd.n == 0 && cap(buf) > cap(bd.buf) {
+		bd.buf = buf[:0]
+	}
+}
+
+// Buffer returns the builder's buffer and forgets it: for recycling once
+// a compressed batch has been finished from it.
+func (bd *Builder) Buffer() []byte {
+	b := bd.buf
+	bd.buf = nil
+	return b
+}
+
+// putHeader writes the header of the batch b (header space, then records
+// as the codec stored them), CRC included.
+func (bd *Builder) putHeader(b []byte) {
 	binary.BigEndian.PutUint64(b[0:], 0)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-lengthFieldEnd))
 	binary.BigEndian.PutUint32(b[12:], 0xffffffff) // leader epoch -1
@@ -227,10 +328,16 @@ func (bd *Builder) AppendBatch(dst []byte) ([]byte, error) {
 	if bd.idempotent {
 		pid, epoch, seq = bd.ProducerID, bd.ProducerEpoch, bd.BaseSequence
 	}
-	binary.BigEndian.PutUint64(b[43:], uint64(pid))
-	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[53:], uint32(seq))
 	binary.BigEndian.PutUint32(b[57:], uint32(bd.n))
+	SetProducer(b, pid, epoch, seq)
+}
+
+// SetProducer writes the producer id, epoch and first sequence number of
+// the batch b and recomputes its CRC: the only header fields a producer
+// changes when it resends a batch it has encoded once.
+func SetProducer(b []byte, id int64, epoch int16, baseSequence int32) {
+	binary.BigEndian.PutUint64(b[43:], uint64(id))
+	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
+	binary.BigEndian.PutUint32(b[53:], uint32(baseSequence))
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], castagnoli))
-	return dst, nil
 }

@@ -1,0 +1,148 @@
+package producer
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/merlinkafka/merlin/mockbroker"
+)
+
+// With the raw hand-off to sarama turned off, sarama encodes and
+// compresses the records itself from a decoding of merlin's batch: the
+// same messages arrive, with every codec and in both ways of keeping an
+// open batch (encoded by the produce calls, or kept as messages because
+// Config.OnDelivery wants them).
+func TestHandOverFallback(t *testing.T) {
+	if !rawFields.ok {
+		t.Fatal("sarama's RecordBatch no longer has the cached-records fields merlin hands its encoding over in: every send takes the slow fallback")
+	}
+	defer func(v bool) { rawHandOff = v }(rawHandOff)
+	for _, raw := range []bool{true, false} {
+		for _, codec := range []Compression{CompressionNone, CompressionGzip, CompressionZstd} {
+			for _, keep := range []bool{false, true} {
+				t.Run(fmt.Sprintf("raw=%v/%v/keep=%v", raw, codec, keep), func(t *testing.T) {
+					rawHandOff = raw
+					c := newKfake(t, 1, 2, "f")
+					cfg := Config{Brokers: c.ListenAddrs(), Compression: codec}
+					var reported atomic.Int32
+					if keep {
+						cfg.OnDelivery = func(Message, Result) { reported.Add(1) }
+					}
+					p := newProducer(t, cfg)
+					ctx := testCtx(t)
+					var want []Message
+					for i := 0; i < 200; i++ {
+						m := msg(fmt.Sprint(i%3), strings.Repeat(fmt.Sprintf("v%d ", i), 4))
+						m.Headers = []Header{{Key: "h", Value: []byte(fmt.Sprint(i))}}
+						want = append(want, m)
+					}
+					if _, err := p.ProduceSync(ctx, "f", want...); err != nil {
+						t.Fatal(err)
+					}
+					checkArrived(t, c.ListenAddrs(), "f", want)
+					if keep && reported.Load() != int32(len(want)) {
+						t.Fatalf("Config.OnDelivery saw %d of %d", reported.Load(), len(want))
+					}
+				})
+			}
+		}
+	}
+}
+
+// memInUse is the heap and goroutine stacks in use after collecting.
+func memInUse() uint64 {
+	var ms runtime.MemStats
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc + ms.StackInuse
+}
+
+// Partitions that have had traffic and then none cost no goroutine, and
+// 1 000 of them cost at most 2 MiB of heap and stacks together, the
+// topic's metadata included (the broker runs in another process).
+func TestIdlePartitionsCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child broker")
+	}
+	const parts = 1000
+	addr := startChildBrokerParts(t, 0, parts)
+	before := memInUse()
+	p := newProducer(t, Config{Brokers: []string{addr}, Logger: quietLogger()})
+	ctx := testCtx(t)
+	for i := int32(0); i < parts; i++ {
+		if err := p.ProduceAsyncBatched(ctx, "idle", Message{Key: keyFor(i, parts), Value: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	md, err := p.Metadata(ctx, "idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Partitions) != parts {
+		t.Fatalf("%d partitions, want %d", len(md.Partitions), parts)
+	}
+	waitGoroutines(t, "producer.(*worker).run(", 0)
+	waitGoroutines(t, "producer.(*runq[...]).run(", 0)
+	after := memInUse()
+	if f := os.Getenv("MERLIN_IDLE_HEAP"); f != "" {
+		// To see what the idle partitions hold: go tool pprof -sample_index=inuse_space
+		out, _ := os.Create(f)
+		_ = pprof.WriteHeapProfile(out)
+		out.Close()
+	}
+	used := int64(after) - int64(before)
+	t.Logf("%d idle partitions: %d KiB of heap and stacks, %d goroutines in the process", parts, used>>10, runtime.NumGoroutine())
+	if used > 2<<20 {
+		t.Fatalf("%d idle partitions use %d KiB, want at most 2048", parts, used>>10)
+	}
+}
+
+// A slow delivery callback delays the callbacks, not the sending: while
+// one partition's callbacks are stuck, the broker keeps receiving that
+// partition's later batches.
+func TestSlowCallbackDoesNotStallSending(t *testing.T) {
+	c := newMock(t, mockbroker.Topic("slow", 1))
+	p := newProducer(t, Config{Brokers: c.Addrs(), MaxMessages: 1, TTL: time.Millisecond})
+	ctx := testCtx(t)
+	release := make(chan struct{})
+	var delivered atomic.Int32
+	for i := 0; i < 20; i++ {
+		m := Message{Value: []byte(fmt.Sprint(i)), OnDelivery: func(r Result) {
+			if r.Err == nil && r.Offset == 0 {
+				<-release // the first callback blocks until the rest are stored
+			}
+			delivered.Add(1)
+		}}
+		if err := p.ProduceAsyncBatched(ctx, "slow", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(arrived(c, "slow")[0]) < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker has %d of 20 while a callback is blocked: sending stalled", len(arrived(c, "slow")[0]))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := delivered.Load(); n != 0 {
+		t.Fatalf("%d callbacks ran before the blocked first one: order per partition broken", n)
+	}
+	close(release)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := delivered.Load(); n != 20 {
+		t.Fatalf("%d callbacks after Flush, want 20", n)
+	}
+}
