@@ -64,11 +64,11 @@ type Limits struct {
 //
 // Accounting takes no lock: the counts are two atomic counters, each taken
 // with compare-and-swap, and a Release wakes waiting calls (a Reserve with
-// no room, WaitEmpty) only when there are some. A call that fits by count
-// but not by bytes puts its count back, so a concurrent call may, for that
-// instant, find the count bound reached: this happens only near the
-// bounds, as a Reserve that lost a race, and a waiting call is woken when
-// the count is put back.
+// no room, WaitEmpty) only when there are some. A call whose bytes stopped
+// fitting between its look and its count puts the count back, so a
+// concurrent call may, for that instant, find the count bound reached:
+// this happens only near the bounds, as a Reserve that lost a race, and
+// waiting calls are woken when the count is put back.
 //
 // One call larger than the whole budget goes through when the budget holds
 // no message, alone: otherwise it could never.
@@ -140,7 +140,11 @@ const aloneBit = 1 << 62
 func (b *Budget) tryReserve(msgs, bytes int64) bool {
 	for {
 		held := b.msgs.Load()
-		if held == 0 && (msgs > b.maxMsgs || b.bytes.Load()+bytes > b.maxBytes) {
+		if held&aloneBit != 0 {
+			return false
+		}
+		fits := held+msgs <= b.maxMsgs && b.bytes.Load()+bytes <= b.maxBytes
+		if held == 0 && !fits {
 			// Larger than the whole budget: alone, the others kept out
 			// (they find it full) while it counts its bytes.
 			if !b.msgs.CompareAndSwap(0, aloneBit|msgs) {
@@ -151,7 +155,10 @@ func (b *Budget) tryReserve(msgs, bytes int64) bool {
 			b.wake()
 			return true
 		}
-		if held&aloneBit != 0 || held+msgs > b.maxMsgs {
+		if !fits {
+			// Refused before taking the count: without this, a full
+			// buffer's waiters would take and give back counts, waking
+			// each other for nothing.
 			return false
 		}
 		if b.msgs.CompareAndSwap(held, held+msgs) {
@@ -161,7 +168,8 @@ func (b *Budget) tryReserve(msgs, bytes int64) bool {
 	for {
 		held := b.bytes.Load()
 		if held+bytes > b.maxBytes {
-			// Give the count back: a call that found it taken may now fit.
+			// The bytes went since they were looked at. Give the count
+			// back: a call that found it taken may now fit.
 			b.msgs.Add(-msgs)
 			b.wake()
 			return false

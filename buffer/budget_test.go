@@ -422,6 +422,36 @@ func TestBudgetWakesEveryWaiter(t *testing.T) {
 	wantHeld(t, b, n, n)
 }
 
+// A call refused on a full budget does not wake the waiting calls: they
+// would try, be refused and wake each other in turn for as long as it is
+// full.
+func TestBudgetRefusalWakesNobody(t *testing.T) {
+	ctx := testCtx(t)
+	b := newTestBudget(10, 100, Reject)
+	if err := b.Reserve(ctx, 1, 100); err != nil {
+		t.Fatal(err)
+	}
+	b.waiters.Add(1) // as a waiting call
+	freed := b.freedChan()
+	for _, c := range []struct{ msgs, bytes int }{{1, 1}, {10, 1}, {1, 200}} {
+		if err := b.Reserve(ctx, c.msgs, c.bytes); err != ErrFull {
+			t.Fatalf("%+v: %v", c, err)
+		}
+	}
+	select {
+	case <-freed:
+		t.Fatal("a refused call woke the waiters")
+	default:
+	}
+	b.Release(1, 100)
+	select {
+	case <-freed:
+	default:
+		t.Fatal("a Release did not wake the waiters")
+	}
+	b.waiters.Add(-1)
+}
+
 func TestNewBudgetPanics(t *testing.T) {
 	for _, l := range []Limits{{Messages: 0, Bytes: 1}, {Messages: 1, Bytes: 0}, {Messages: 1, Bytes: 1, Policy: 7}} {
 		func() {
