@@ -284,8 +284,8 @@ func (b *Budget) Held() (msgs, bytes int) {
 	return int(m), int(b.bytes.Load())
 }
 
-// Limits returns the bounds the budget was made with.
-func (b *Budget) Limits() (msgs, bytes int) { return int(b.maxMsgs), int(b.maxBytes) }
+// Bounds returns the bounds the budget was made with.
+func (b *Budget) Bounds() (msgs, bytes int) { return int(b.maxMsgs), int(b.maxBytes) }
 
 // ShedRequest is, under DropOldest, how many held messages waiting Reserve
 // calls want given up (0: none). Holders read it and lower it by what

@@ -70,7 +70,7 @@ func TestBudgetBounds(t *testing.T) {
 	}
 	b.Release(3, 100)
 	wantHeld(t, b, 0, 0)
-	if m, by := b.Limits(); m != 3 || by != 100 {
+	if m, by := b.Bounds(); m != 3 || by != 100 {
 		t.Fatalf("limits %d, %d", m, by)
 	}
 }
