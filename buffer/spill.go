@@ -1,22 +1,11 @@
-// Package buffer holds what merlin's producer keeps for messages a broker
-// has not taken yet, beyond memory: Spill, an on-disk queue of record
-// batches for one partition, built on seglog.
-//
-// A spilled batch is exactly the Kafka record batch that will be sent, so
-// spilling costs one write and replay one read, and what a crashed or
-// stopped producer left behind can be sent by the next producer that opens
-// the same directory.
-//
-// The in-memory side (the batch being filled, the backlog of a partition
-// whose leader is down, packed into record-batch bytes) lives in package
-// producer, inside the partition worker that owns it: DESIGN.md placed the
-// accumulator here, but it shares the worker's lock and state machine, and
-// splitting it out would put a package boundary through the hot path.
+// Spill: one partition worker's on-disk queue of record batches (see the
+// package doc).
 //
 // Layout: one seglog directory per partition (and worker) under the spill
 // root, root/<topic>/<partition>-<worker>, plus a small "done" file that
 // records the first offset not yet delivered. Everything below it is done
 // (acknowledged, or reported failed) and is deleted when the whole log is.
+
 package buffer
 
 import (

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/merlinkafka/merlin/buffer"
 	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/picker"
 	"github.com/merlinkafka/merlin/seglog"
@@ -81,16 +82,18 @@ func ParseCompression(s string) (Compression, error) {
 
 // BufferFullPolicy says what a produce call does when the producer's buffer
 // (Config.MaxBufferedMessages / MaxBufferedBytes) is full: for example while
-// every broker is down and the downtime buffers have filled.
-type BufferFullPolicy int8
+// every broker is down and the downtime buffers have filled. It is
+// buffer.FullPolicy, the policy of the buffer.Budget that keeps those
+// bounds.
+type BufferFullPolicy = buffer.FullPolicy
 
 const (
 	// Block waits until there is room or the call's context is done, in which
 	// case the call returns the context's error and the messages were not
 	// accepted. The default: backpressure, and nothing accepted is lost.
-	Block BufferFullPolicy = iota
+	Block = buffer.Block
 	// Reject returns ErrBufferFull at once; the messages were not accepted.
-	Reject
+	Reject = buffer.Reject
 	// DropOldest makes room by failing the oldest messages not yet sent,
 	// from whichever partitions hold some (the buffer is the producer's,
 	// so the room may come from any partition: in an outage, from those
@@ -99,20 +102,8 @@ const (
 	// event. Batches already sent are never dropped (the broker may have
 	// them); when nothing unsent is left, the call waits as under Block.
 	// Never silent.
-	DropOldest
+	DropOldest = buffer.DropOldest
 )
-
-func (p BufferFullPolicy) String() string {
-	switch p {
-	case Block:
-		return "block"
-	case Reject:
-		return "reject"
-	case DropOldest:
-		return "drop-oldest"
-	}
-	return fmt.Sprintf("policy(%d)", int8(p))
-}
 
 // MassageFunc rewrites a batch of messages just before it is encoded: ekaf's
 // massage_buffer hook. It receives the messages of one batch for one

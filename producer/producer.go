@@ -51,14 +51,13 @@ type Producer struct {
 	workers   []*worker
 	stopped   bool
 
-	budMu    sync.Mutex
-	budMsgs  int
-	budBytes int
-	budFreed chan struct{} // closed and replaced whenever room is freed
-	clock    clock
+	// bud bounds what the producer holds (MaxBufferedMessages,
+	// MaxBufferedBytes) and applies the BufferFull policy.
+	bud   *buffer.Budget
+	clock clock
 	// shedWanted is how many messages a blocked producer wants the workers
-	// to fail under the DropOldest policy.
-	shedWanted atomic.Int64
+	// to fail under the DropOldest policy: bud's ShedRequest.
+	shedWanted *atomic.Int64
 
 	// leftovers are spills found at start, by topic, adopted by the
 	// partitions' workers when they start. Guarded by workersMu.
@@ -97,7 +96,6 @@ func New(cfg Config) (*Producer, error) {
 		abort:     make(chan struct{}),
 		conns:     map[int32]*brokerConn{},
 		refreshCh: make(chan struct{}, 1),
-		budFreed:  make(chan struct{}),
 		pid:       -1,
 		epoch:     -1,
 		stats:     newStats(),
@@ -113,6 +111,9 @@ func New(cfg Config) (*Producer, error) {
 		p.log.Warn("SASL PLAIN without TLS sends the password in clear text")
 	}
 	p.meta = &metaClient{p: p, sem: make(chan struct{}, 1)}
+	p.bud = buffer.NewBudget(buffer.Limits{Messages: cfg.MaxBufferedMessages, Bytes: cfg.MaxBufferedBytes,
+		Policy: cfg.BufferFull, Shed: func() { p.forEachWorker((*worker).signal) }})
+	p.shedWanted = p.bud.ShedRequest()
 	p.clock.stop = ctx.Done()
 	p.clock.start = func() { p.bg.Add(1) }
 	p.clock.done = p.bg.Done
@@ -495,69 +496,24 @@ func (p *Producer) route(t *topicState, parts []*partition, n int32, m *Message)
 // reserve takes room for msgs messages of bytes bytes in the producer's
 // buffer, as the BufferFull policy says.
 func (p *Producer) reserve(ctx context.Context, topic string, msgs, bytes int) error {
-	bytes = budget(msgs, bytes)
-	asked := false
-	defer func() {
-		if asked {
-			// Whatever happened, this call's request to shed is over.
-			p.shedWanted.Store(0)
-		}
-	}()
-	for {
-		p.budMu.Lock()
-		if p.budMsgs+msgs <= p.cfg.MaxBufferedMessages && p.budBytes+bytes <= p.cfg.MaxBufferedBytes ||
-			p.budMsgs == 0 { // one call larger than the whole buffer still goes through alone
-			p.budMsgs += msgs
-			p.budBytes += bytes
-			p.budMu.Unlock()
-			return nil
-		}
-		freed := p.budFreed
-		want := p.shedNeeded(msgs, bytes)
-		p.budMu.Unlock()
-		switch p.cfg.BufferFull {
-		case Reject:
-			p.bufferFullEvent(topic, msgs, ErrBufferFull)
-			return ErrBufferFull
-		case DropOldest:
-			// Ask the workers to fail their oldest unsent messages, anew
-			// each time room was freed and is still short.
-			p.shedWanted.Store(want)
-			asked = true
-			p.forEachWorker((*worker).signal)
-		}
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			err := fmt.Errorf("%w: %w", ErrBufferFull, ctx.Err())
-			p.bufferFullEvent(topic, msgs, err)
-			return err
-		case <-p.closingCh:
-			return ErrClosed
-		}
+	err := p.bud.Reserve(ctx, msgs, budget(msgs, bytes))
+	switch {
+	case err == nil:
+		return nil
+	case err == buffer.ErrClosed:
+		return ErrClosed
+	case err == buffer.ErrFull:
+		err = ErrBufferFull
+	default: // the context ended while waiting
+		err = fmt.Errorf("%w: %w", ErrBufferFull, ctx.Err())
 	}
-}
-
-// shedNeeded is how many buffered messages must go for msgs messages of
-// budgetBytes to fit, by count and by bytes (at the buffer's average
-// message size). Called with budMu held.
-func (p *Producer) shedNeeded(msgs, budgetBytes int) int64 {
-	want := max(1, p.budMsgs+msgs-p.cfg.MaxBufferedMessages)
-	if over := p.budBytes + budgetBytes - p.cfg.MaxBufferedBytes; over > 0 && p.budMsgs > 0 {
-		avg := max(1, p.budBytes/p.budMsgs)
-		want = max(want, (over+avg-1)/avg)
-	}
-	return int64(want)
+	p.bufferFullEvent(topic, msgs, err)
+	return err
 }
 
 // take counts messages the producer took on without a produce call (a
 // spill left by an earlier producer): no policy applies, they are here.
-func (p *Producer) take(msgs, budgetBytes int) {
-	p.budMu.Lock()
-	p.budMsgs += msgs
-	p.budBytes += budgetBytes
-	p.budMu.Unlock()
-}
+func (p *Producer) take(msgs, budgetBytes int) { p.bud.Take(msgs, budgetBytes) }
 
 func (p *Producer) bufferFullEvent(topic string, n int, err error) {
 	p.bus.Emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Time: time.Now(), Topic: topic,
@@ -575,49 +531,25 @@ func budget(msgs, bytes int) int { return bytes + msgs*recOverhead }
 
 // release gives back room for msgs messages and budgetBytes bytes (see
 // budget); finished messages call it once.
-func (p *Producer) release(msgs, budgetBytes int) {
-	bytes := budgetBytes
-	p.budMu.Lock()
-	p.budMsgs -= msgs
-	p.budBytes -= bytes
-	close(p.budFreed)
-	p.budFreed = make(chan struct{})
-	p.budMu.Unlock()
-}
+func (p *Producer) release(msgs, budgetBytes int) { p.bud.Release(msgs, budgetBytes) }
 
 // BufferedMessages returns how many messages the producer holds that are
 // not yet acknowledged or failed, and the bytes they count for against
 // MaxBufferedBytes (encoded size plus per-message bookkeeping).
-func (p *Producer) BufferedMessages() (msgs, bytes int) {
-	p.budMu.Lock()
-	defer p.budMu.Unlock()
-	return p.budMsgs, p.budBytes
-}
+func (p *Producer) BufferedMessages() (msgs, bytes int) { return p.bud.Held() }
 
 // Flush sends every buffered batch now and waits until the producer holds
 // nothing unacknowledged, or ctx ends. Messages produced while Flush waits
 // are waited for too.
 func (p *Producer) Flush(ctx context.Context) error {
-	for {
-		p.budMu.Lock()
-		empty := p.budMsgs == 0
-		freed := p.budFreed
-		p.budMu.Unlock()
-		if empty {
-			return nil
-		}
+	return p.bud.WaitEmpty(ctx, func() {
 		p.forEachWorker(func(w *worker) {
 			w.mu.Lock()
 			w.flushReq = true
 			w.mu.Unlock()
 			w.signal()
 		})
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	})
 }
 
 func (p *Producer) forEachWorker(fn func(*worker)) {
@@ -701,6 +633,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	}
 	defer close(p.closed)
 	close(p.closingCh)
+	p.bud.Close() // produce calls waiting for room return ErrClosed
 	// Produce calls under way hold callMu shared: once we have it, none is
 	// left, and none can start (closing is set).
 	p.callMu.Lock()
