@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/internal/errs"
 	"github.com/merlinkafka/merlin/picker"
 	"github.com/merlinkafka/merlin/seglog"
 )
@@ -316,12 +316,26 @@ const (
 	DefaultBreakerTimeout      = 2 * time.Second
 )
 
-// ErrConfig is wrapped by every error Validate returns.
-var ErrConfig = errors.New("producer: invalid config")
+// ErrConfig matches, under errors.Is, every error Validate and New return
+// for an invalid configuration: each is a *ConfigError. It also matches
+// broker.ErrConfig and mockbroker.ErrConfig: every merlin package's
+// configuration errors are of one kind.
+var ErrConfig = errs.Config("producer: invalid config")
+
+// ConfigError is the error Validate and New return for an invalid
+// configuration, as every merlin package does: Field names the field as
+// it is written in the Config ("Topics[clicks].Acks", "SASL.User"),
+// Reason says what is wrong, and Err, when set, is the error it wraps
+// (ErrHook for a bad Hook). It matches ErrConfig under errors.Is; use
+// errors.As to read Field.
+type ConfigError = errs.ConfigError
 
 func configErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	return errs.NewConfig("producer", field, format, args...)
 }
+
+// configWrap is the *ConfigError for field that wraps err.
+func configWrap(field string, err error) error { return errs.WrapConfig("producer", field, err) }
 
 // withDefaults returns a copy with every unset field at its default.
 func (c Config) withDefaults() Config {

@@ -296,14 +296,22 @@ var configFlags = map[string]string{
 	"SessionLifetime":        "--session-lifetime",
 }
 
-// flagError rewrites a broker.ErrInvalidConfig error to name the flag rather
-// than the field.
+// flagError rewrites a *broker.ConfigError to name the flag rather than
+// the field.
 func flagError(err error) string {
-	msg := strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": ")
-	if field, rest, ok := strings.Cut(msg, ": "); ok && configFlags[field] != "" {
-		msg = configFlags[field] + ": " + rest
+	var ce *broker.ConfigError
+	if !errors.As(err, &ce) {
+		return err.Error()
 	}
-	return msg
+	name := ce.Field
+	if flag := configFlags[ce.Field]; flag != "" {
+		name = flag
+	}
+	reason := ce.Reason
+	if reason == "" && ce.Err != nil {
+		reason = ce.Err.Error()
+	}
+	return name + ": " + reason
 }
 
 // run is the whole program: it parses args, serves until ctx is done, and
@@ -390,7 +398,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 			MaxOpenFiles:           a.MaxOpenFiles,
 			Logger:                 logger,
 		})
-		if errors.Is(err, broker.ErrInvalidConfig) {
+		if errors.Is(err, broker.ErrConfig) {
 			return usage("%s", flagError(err))
 		}
 		if err != nil {
