@@ -294,7 +294,7 @@ func (c *brokerConn) sendLoop() {
 func (c *brokerConn) sendGroup(group []*outgoing) {
 	first := group[0]
 	req := &sarama.ProduceRequest{
-		RequiredAcks: sarama.RequiredAcks(first.acks),
+		RequiredAcks: sarama.RequiredAcks(first.acks.kafka()),
 		Timeout:      int32(c.p.cfg.RequestTimeout / time.Millisecond),
 		Version:      7,
 	}

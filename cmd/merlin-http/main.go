@@ -189,16 +189,11 @@ func (a *args) validate() error {
 	if len(a.Brokers) == 0 {
 		return errors.New("--brokers: at least one bootstrap broker (host:port) is needed")
 	}
-	switch strings.ToLower(a.Acks) {
-	case "all", "-1":
-		a.acks = producer.AcksAll
-	case "leader", "1":
-		a.acks = producer.AcksLeader
-	case "none", "0":
-		a.acks = producer.AcksNone
-	default:
+	acks, err := producer.ParseAcks(a.Acks)
+	if err != nil {
 		return fmt.Errorf("--acks: %q is not all, leader or none", a.Acks)
 	}
+	a.acks = acks
 	c, err := producer.ParseCompression(a.Compression)
 	if err != nil {
 		return fmt.Errorf("--compression: %q is not none, gzip, snappy, lz4 or zstd", a.Compression)
@@ -243,7 +238,6 @@ func (a *args) producerConfig(log *slog.Logger, onDelivery func(producer.Message
 		ClientID:    a.ClientID,
 		TTL:         ttl,
 		Acks:        a.acks,
-		UseAcks:     true,
 		Compression: a.compression,
 		// A gateway sheds load (503 and Retry-After) rather than holding
 		// HTTP connections open while the buffer is full.
