@@ -179,7 +179,8 @@ type Config struct {
 	MaxMessageBytes int32
 }
 
-// Validate reports the first invalid field, naming it. It does not modify c.
+// Validate reports the first invalid field as a *ConfigError naming it.
+// Zero fields are valid: they take their defaults. It does not modify c.
 func (c Config) Validate() error {
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -303,7 +304,8 @@ type ClusterConfig struct {
 	OnProduce func(ProduceEvent)
 }
 
-// Validate reports the first invalid field, naming it.
+// Validate reports the first invalid field as a *ConfigError naming it.
+// Zero fields are valid: they take their defaults.
 func (c ClusterConfig) Validate() error {
 	if c.DefaultPartitions < 0 || c.DefaultPartitions > MaxPartitions {
 		return configError("DefaultPartitions", "must be in [1, %d] (or 0 for the default), got %d", MaxPartitions, c.DefaultPartitions)

@@ -22,6 +22,15 @@
 // NOT_COORDINATOR), and stopping that broker makes the group unreachable
 // until it starts again (members whose session timed out meanwhile rejoin).
 //
+// # Options and errors
+//
+// Options set fields of one configuration whose unset (or zero) values
+// mean their defaults, as every merlin configuration does; NewCluster
+// validates them and returns a *ConfigError naming the option (errors.Is
+// ErrConfig) for an invalid one. A Cluster used after Close returns
+// ErrClosed, which matches producer.ErrClosed and broker.ErrClosed, as
+// ErrConfig matches their ErrConfig.
+//
 // # Faults
 //
 // Stop closes a broker's listener and connections, as if its process died:

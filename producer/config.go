@@ -447,8 +447,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first problem with the configuration, naming the
-// field. Unset fields are valid: they take their defaults.
+// Validate reports the first problem with the configuration as a
+// *ConfigError naming the field. Unset fields are valid: they take their
+// defaults. It does not modify c.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	if len(c.Brokers) == 0 {
