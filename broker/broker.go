@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/merlinkafka/merlin/internal/errs"
 	"log/slog"
 	"net"
 	"os"
@@ -15,8 +16,11 @@ import (
 
 // Errors returned by Broker methods.
 var (
-	// ErrBrokerClosed is returned by Start after Close.
-	ErrBrokerClosed = errors.New("broker: closed")
+	// ErrClosed is returned by Start after Close, and matched, under
+	// errors.Is, by every error a Cluster or a Storage returns once
+	// closed. It is of one kind with producer.ErrClosed,
+	// mockbroker.ErrClosed and seglog.ErrClosed, which it matches.
+	ErrClosed = errs.Closed("broker: closed")
 	// ErrStarted is returned by Start on a broker already started.
 	ErrStarted = errors.New("broker: already started")
 )
@@ -106,7 +110,7 @@ func (b *Broker) Start() error {
 	defer b.mu.Unlock()
 	switch {
 	case b.closed:
-		return ErrBrokerClosed
+		return ErrClosed
 	case b.started:
 		return ErrStarted
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/merlinkafka/merlin/internal/errs"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,7 +14,6 @@ import (
 
 // Errors returned by Cluster methods.
 var (
-	ErrClusterClosed           = errors.New("broker: cluster closed")
 	ErrUnknownTopicOrPartition = errors.New("broker: unknown topic or partition")
 	ErrTopicExists             = errors.New("broker: topic already exists")
 	ErrInvalidTopic            = errors.New("broker: invalid topic name")
@@ -24,6 +24,10 @@ var (
 	ErrUnknownNode    = errors.New("broker: unknown node")
 	ErrNodeInUse      = errors.New("broker: node id already served by a running broker")
 )
+
+// errClusterClosed is what a Cluster's methods return after Close: it
+// matches ErrClosed.
+var errClusterClosed = errs.Closed("broker: cluster closed")
 
 // Cluster is the state that one or several brokers serve: topics and their
 // partition logs, the leader of each partition, the node list, the producer
@@ -159,7 +163,7 @@ func (c *Cluster) attachNode(id int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return ErrClusterClosed
+		return errClusterClosed
 	}
 	n := c.nodes[id]
 	if n == nil {
@@ -288,7 +292,7 @@ func (c *Cluster) createTopicAssigned(name string, partitions int32, leaders []i
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return [16]byte{}, ErrClusterClosed
+		return [16]byte{}, errClusterClosed
 	}
 	if _, ok := c.topics[name]; ok {
 		return [16]byte{}, fmt.Errorf("%w: %q", ErrTopicExists, name)
@@ -401,7 +405,7 @@ func (c *Cluster) AddPartitions(topic string, total int32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return ErrClusterClosed
+		return errClusterClosed
 	}
 	t := c.topics[topic]
 	if t == nil {

@@ -196,7 +196,7 @@ func TestBrokerLifecycle(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := b.Start(); !errors.Is(err, ErrBrokerClosed) {
+	if err := b.Start(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Close: %v", err)
 	}
 	if _, err := net.Dial("tcp", rc.conn.RemoteAddr().String()); err == nil {
@@ -231,14 +231,14 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Cluster: cl, MaxPartitionsTotal: 3}, "MaxPartitionsTotal"},
 	} {
 		err := c.cfg.Validate()
-		if !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%+v: %v, want ErrInvalidConfig", c.cfg, err)
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: %v, want ErrConfig", c.cfg, err)
 			continue
 		}
 		if want := ": " + c.field + ":"; !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, c.field)
 		}
-		if _, err := New(c.cfg); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := New(c.cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v): %v", c.cfg, err)
 		}
 	}

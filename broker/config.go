@@ -3,8 +3,7 @@ package broker
 import (
 	"cmp"
 	"crypto/tls"
-	"errors"
-	"fmt"
+	"github.com/merlinkafka/merlin/internal/errs"
 	"log/slog"
 	"net"
 	"time"
@@ -48,12 +47,21 @@ const (
 	DefaultAuthFailureDelay = 100 * time.Millisecond
 )
 
-// ErrInvalidConfig is wrapped by every error Config.Validate and
-// ClusterConfig.Validate return.
-var ErrInvalidConfig = errors.New("broker: invalid config")
+// ErrConfig matches, under errors.Is, every error that Config.Validate,
+// ClusterConfig.Validate, DiskOptions.Validate and the constructors taking
+// them (New, NewCluster, NewDiskStorage) return for an invalid
+// configuration: each is a *ConfigError. It is of one kind with
+// producer.ErrConfig and mockbroker.ErrConfig, which it matches.
+var ErrConfig = errs.Config("broker: invalid config")
+
+// ConfigError is the error returned for an invalid configuration, as in
+// every merlin package: Field names the field ("MaxPartitionsPerTopic",
+// "SegmentBytes"), Reason says what is wrong. It matches ErrConfig under
+// errors.Is; use errors.As to read Field.
+type ConfigError = errs.ConfigError
 
 func configError(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	return errs.NewConfig("broker", field, format, args...)
 }
 
 // Config configures one Broker. The zero Config is valid: a single broker
@@ -176,7 +184,8 @@ type Config struct {
 	MaxMessageBytes int32
 }
 
-// Validate reports the first invalid field, naming it. It does not modify c.
+// Validate reports the first invalid field as a *ConfigError naming it.
+// Zero fields are valid: they take their defaults. It does not modify c.
 func (c Config) Validate() error {
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -304,7 +313,8 @@ type ClusterConfig struct {
 	Faults *Faults
 }
 
-// Validate reports the first invalid field, naming it.
+// Validate reports the first invalid field as a *ConfigError naming it.
+// Zero fields are valid: they take their defaults.
 func (c ClusterConfig) Validate() error {
 	if c.DefaultPartitions < 0 || c.DefaultPartitions > MaxPartitions {
 		return configError("DefaultPartitions", "must be in [1, %d] (or 0 for the default), got %d", MaxPartitions, c.DefaultPartitions)

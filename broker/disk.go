@@ -101,7 +101,9 @@ type DiskOptions struct {
 	Logger *slog.Logger
 }
 
-func (o DiskOptions) validate() error {
+// Validate reports the first invalid field, as a *ConfigError naming it.
+// Zero fields are valid: they take their defaults.
+func (o DiskOptions) Validate() error {
 	switch {
 	case o.SegmentBytes < 0 || o.SegmentBytes > seglog.MaxSegmentBytes:
 		return configError("SegmentBytes", "must be in [0, %d], got %d", int64(seglog.MaxSegmentBytes), o.SegmentBytes)
@@ -207,12 +209,12 @@ var _ Storage = (*DiskStorage)(nil)
 // it, and ErrDataDirIncompatible when it was made by an incompatible version,
 // is not a merlin data directory (a non-empty directory without merlin's
 // format file), or its topic list is damaged; and with an error wrapping
-// ErrInvalidConfig for bad options.
+// ErrConfig for bad options.
 //
 // Partitions are opened (and recovered) when the cluster opens them, which
 // NewCluster does for every saved topic.
 func NewDiskStorage(dir string, opts DiskOptions) (*DiskStorage, error) {
-	if err := opts.validate(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts = opts.withDefaults()
@@ -547,7 +549,7 @@ func (s *DiskStorage) OpenPartition(topic string, partition int32) (PartitionLog
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrStorageClosed
+		return nil, errStorageClosed
 	}
 	tp := topicPartition{topic, partition}
 	if l := s.logs[tp]; l != nil {
@@ -612,7 +614,7 @@ func (s *DiskStorage) SaveTopics(topics []TopicSpec) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrStorageClosed
+		return errStorageClosed
 	}
 	if err := s.writeTopics(topics); err != nil {
 		return err
@@ -626,7 +628,7 @@ func (s *DiskStorage) LoadTopics() ([]TopicSpec, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrStorageClosed
+		return nil, errStorageClosed
 	}
 	return slices.Clone(s.topics), nil
 }

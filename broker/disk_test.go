@@ -290,7 +290,7 @@ func TestDiskDirErrors(t *testing.T) {
 	})
 	t.Run("bad options", func(t *testing.T) {
 		for _, o := range []DiskOptions{{SegmentBytes: -1}, {RetentionAge: -time.Second}, {RetentionBytes: -1}, {MaxOpenFiles: -1}} {
-			if _, err := NewDiskStorage(t.TempDir(), o); !errors.Is(err, ErrInvalidConfig) {
+			if _, err := NewDiskStorage(t.TempDir(), o); !errors.Is(err, ErrConfig) {
 				t.Errorf("%+v: %v", o, err)
 			}
 		}

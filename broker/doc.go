@@ -17,6 +17,20 @@
 // in production. Broker.DropConnections, Cluster.MoveLeader,
 // Cluster.AddPartitions and ClusterConfig.OnProduce serve tests too.
 //
+// # Configuration and errors
+//
+// merlin's packages configure alike: a struct whose zero fields mean their
+// defaults (each field says which; enumerations have a zero "Default"
+// constant, such as producer.AcksDefault, so that no flag is needed to tell "unset"
+// from a real value), a Validate method that reports the first invalid
+// field without changing anything, and a constructor that validates and
+// then fills in the defaults. Every invalid configuration is a
+// *ConfigError naming the field, which matches ErrConfig under errors.Is.
+// Everything used after Close returns an error matching ErrClosed. The
+// ErrConfig and ErrClosed of every merlin package (producer, broker,
+// mockbroker, callbacks, seglog) are of one kind each: errors.Is(err,
+// producer.ErrClosed) holds for a closed broker.Cluster's errors too.
+//
 // # Protocol
 //
 // Requests are decoded and answers encoded with franz-go's kmsg. Each

@@ -232,7 +232,7 @@ func (gs *groupStore) append(recs []groupRecord) error {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	if gs.closed {
-		return ErrStorageClosed
+		return errStorageClosed
 	}
 	if err := appendGroupRecords(gs.lg, recs); err != nil {
 		return err

@@ -1,17 +1,18 @@
 package broker
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"sync"
 
+	"github.com/merlinkafka/merlin/internal/errs"
 	"github.com/merlinkafka/merlin/internal/kbatch"
 )
 
-// ErrStorageClosed is returned by a Storage used after Close.
-var ErrStorageClosed = errors.New("broker: storage closed")
+// errStorageClosed is returned by a Storage used after Close: it matches
+// ErrClosed, as the error of any Storage used after Close should.
+var errStorageClosed = errs.Closed("broker: storage closed")
 
 // Arena chunks that small batches are copied into: one allocation per
 // megabyte of ingest instead of one per batch. A partition's chunks start
@@ -45,7 +46,7 @@ func (s *memoryStorage) OpenPartition(topic string, partition int32) (PartitionL
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrStorageClosed
+		return nil, errStorageClosed
 	}
 	tp := topicPartition{topic, partition}
 	l := s.logs[tp]
@@ -60,7 +61,7 @@ func (s *memoryStorage) SaveTopics(topics []TopicSpec) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrStorageClosed
+		return errStorageClosed
 	}
 	s.topics = slices.Clone(topics)
 	return nil
@@ -70,7 +71,7 @@ func (s *memoryStorage) LoadTopics() ([]TopicSpec, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, ErrStorageClosed
+		return nil, errStorageClosed
 	}
 	return slices.Clone(s.topics), nil
 }

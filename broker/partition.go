@@ -104,7 +104,7 @@ func (p *partition) appendLocked(node int32, batch []byte, h kbatch.Header) (app
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: ErrClusterClosed}, nil
+		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: errClusterClosed}, nil
 	}
 	if p.syncErr != nil {
 		return appendResult{base: -1, code: kerr.KafkaStorageError.Code, err: p.syncErr}, nil

@@ -429,7 +429,7 @@ func TestConfigValidateSecurity(t *testing.T) {
 		{SessionLifetime: time.Second},
 		{SASLMechanisms: []string{SASLPlain}, Credentials: creds, SessionLifetime: -1},
 	} {
-		if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		if err := cfg.Validate(); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}

@@ -23,7 +23,8 @@ type Storage interface {
 	// LoadTopics returns what the last SaveTopics stored (nothing for a new
 	// store).
 	LoadTopics() ([]TopicSpec, error)
-	// Close closes every partition log and releases the store.
+	// Close closes every partition log and releases the store. Methods
+	// called after it return an error matching ErrClosed (errors.Is).
 	Close() error
 }
 

@@ -92,7 +92,7 @@ func testStorageContract(t *testing.T, s Storage) {
 		t.Fatalf("LoadTopics: %+v", specs)
 	}
 	s.Close()
-	if _, err := s.OpenPartition("t", 1); !errors.Is(err, ErrStorageClosed) {
+	if _, err := s.OpenPartition("t", 1); !errors.Is(err, ErrClosed) {
 		t.Fatalf("open after close: %v", err)
 	}
 }

@@ -161,7 +161,7 @@ func (s *DiskStorage) setTopicConfig(topic string, cfg map[string]string) error 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrStorageClosed
+		return errStorageClosed
 	}
 	for name, v := range cfg {
 		if err := checkTopicConfig(name, v); err != nil {

@@ -22,7 +22,7 @@ func (c *Cluster) DeleteTopic(name string) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return ErrClusterClosed
+		return errClusterClosed
 	}
 	t := c.topics[name]
 	if t == nil {
@@ -80,7 +80,7 @@ func (s *DiskStorage) removePartition(topic string, partition int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrStorageClosed
+		return errStorageClosed
 	}
 	tp := topicPartition{topic, partition}
 	if s.saved[tp] {

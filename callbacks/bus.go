@@ -20,6 +20,13 @@ type BusOptions struct {
 	QueueSize int
 }
 
+func (o BusOptions) withDefaults() BusOptions {
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	return o
+}
+
 // Bus fans events out to handlers. Emit never blocks and never runs a
 // handler on the caller's goroutine: each handler has its own bounded queue
 // and goroutine; when a queue is full the event is dropped for that handler
@@ -53,10 +60,7 @@ type sink struct {
 
 // NewBus returns a Bus delivering to handlers (nil handlers are skipped).
 func NewBus(opts BusOptions, handlers ...Handler) *Bus {
-	b := &Bus{size: opts.QueueSize, done: make(chan struct{})}
-	if b.size <= 0 {
-		b.size = DefaultQueueSize
-	}
+	b := &Bus{size: opts.withDefaults().QueueSize, done: make(chan struct{})}
 	for _, h := range handlers {
 		b.Add(h)
 	}

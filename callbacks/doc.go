@@ -26,6 +26,14 @@
 // the handlers themselves: close sinks such as [Statsd] after the bus, so
 // that the events it drained reach them.
 //
+// # Options and errors
+//
+// BusOptions and StatsdOptions follow merlin's configuration style: zero
+// fields mean their defaults, StatsdOptions.Validate reports the first
+// invalid field as a *ConfigError (errors.Is ErrConfig, which matches
+// every merlin package's ErrConfig), and NewStatsdWith validates before
+// it fills in the defaults.
+//
 // # Statsd
 //
 // [Statsd] sends metrics named like ekaf's demo callback,

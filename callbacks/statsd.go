@@ -1,14 +1,25 @@
 package callbacks
 
 import (
-	"errors"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/errs"
 )
+
+// ErrConfig matches, under errors.Is, the error NewStatsdWith returns for
+// invalid options: a *ConfigError naming the field. It is of one kind with
+// producer.ErrConfig and broker.ErrConfig.
+var ErrConfig = errs.Config("callbacks: invalid config")
+
+// ConfigError is the error returned for invalid options, as every merlin
+// package returns for an invalid configuration: Field names the field,
+// Reason says what is wrong.
+type ConfigError = errs.ConfigError
 
 // Statsd defaults.
 const (
@@ -38,6 +49,28 @@ type StatsdOptions struct {
 	// Zero means DefaultFlushInterval; a negative value sends the lines of
 	// each event at once, in their own packet.
 	FlushInterval time.Duration
+}
+
+// Validate reports the first invalid field, as a *ConfigError naming it.
+// Zero fields are valid: they take their defaults.
+func (o StatsdOptions) Validate() error {
+	if o.Addr == "" {
+		return errs.NewConfig("callbacks", "Addr", "the statsd address is empty")
+	}
+	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
+		return errs.NewConfig("callbacks", "Addr", "%q is not host:port", o.Addr)
+	}
+	return nil
+}
+
+func (o StatsdOptions) withDefaults() StatsdOptions {
+	if o.MaxPacket <= 0 {
+		o.MaxPacket = DefaultMaxPacket
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	return o
 }
 
 // Statsd is a Handler that sends events to a statsd server over UDP, in the
@@ -101,11 +134,13 @@ func NewStatsd(addr, prefix string) (*Statsd, error) {
 	return NewStatsdWith(StatsdOptions{Addr: addr, Prefix: prefix})
 }
 
-// NewStatsdWith is NewStatsd with all options.
+// NewStatsdWith is NewStatsd with all options. Invalid options are a
+// *ConfigError (errors.Is ErrConfig).
 func NewStatsdWith(opts StatsdOptions) (*Statsd, error) {
-	if opts.Addr == "" {
-		return nil, errors.New("callbacks: statsd address is empty")
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
+	opts = opts.withDefaults()
 	raddr, err := net.ResolveUDPAddr("udp", opts.Addr)
 	if err != nil {
 		return nil, err
@@ -119,12 +154,6 @@ func NewStatsdWith(opts StatsdOptions) (*Statsd, error) {
 		prefix:   cleanPrefix(opts.Prefix),
 		max:      opts.MaxPacket,
 		interval: opts.FlushInterval,
-	}
-	if s.max <= 0 {
-		s.max = DefaultMaxPacket
-	}
-	if s.interval == 0 {
-		s.interval = DefaultFlushInterval
 	}
 	s.buf = make([]byte, 0, s.max)
 	if s.interval > 0 {

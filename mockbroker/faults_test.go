@@ -348,7 +348,11 @@ func TestWaitForRecords(t *testing.T) {
 	if total != 50 {
 		t.Fatalf("produce requests carried %d records", total)
 	}
-	if _, err := mockbroker.NewCluster(mockbroker.Brokers(0)); err == nil {
-		t.Fatal("Brokers(0) accepted")
+	for _, n := range []int{-1, 1001} {
+		_, err := mockbroker.NewCluster(mockbroker.Brokers(n))
+		var ce *mockbroker.ConfigError
+		if !errors.Is(err, mockbroker.ErrConfig) || !errors.As(err, &ce) || ce.Field != "Brokers" {
+			t.Fatalf("Brokers(%d): %v, want a ConfigError for Brokers", n, err)
+		}
 	}
 }

@@ -22,6 +22,15 @@
 // NOT_COORDINATOR), and stopping that broker makes the group unreachable
 // until it starts again (members whose session timed out meanwhile rejoin).
 //
+// # Options and errors
+//
+// Options set fields of one configuration whose unset (or zero) values
+// mean their defaults, as every merlin configuration does; NewCluster
+// validates them and returns a *ConfigError naming the option (errors.Is
+// ErrConfig) for an invalid one. A Cluster used after Close returns
+// ErrClosed, which matches producer.ErrClosed and broker.ErrClosed, as
+// ErrConfig matches their ErrConfig.
+//
 // # Faults
 //
 // Stop closes a broker's listener and connections, as if its process died:
@@ -66,6 +75,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/internal/errs"
 	"github.com/merlinkafka/merlin/internal/kbatch"
 )
 
@@ -86,16 +96,57 @@ const (
 // topic.
 const AllPartitions = broker.AllPartitions
 
-// ErrUnknownBroker is returned for a broker id that is not in the cluster.
-var ErrUnknownBroker = errors.New("mockbroker: unknown broker id")
+// Errors returned by a Cluster.
+var (
+	// ErrUnknownBroker is returned for a broker id that is not in the cluster.
+	ErrUnknownBroker = errors.New("mockbroker: unknown broker id")
+	// ErrClosed is returned by a Cluster's methods after Close. It is of
+	// one kind with producer.ErrClosed and broker.ErrClosed, which it
+	// matches under errors.Is.
+	ErrClosed = errs.Closed("mockbroker: cluster closed")
+	// ErrConfig matches, under errors.Is, the error NewCluster returns for
+	// invalid options: a *ConfigError naming the option. It is of one kind
+	// with producer.ErrConfig and broker.ErrConfig.
+	ErrConfig = errs.Config("mockbroker: invalid config")
+)
 
+// ConfigError is the error NewCluster returns for an invalid option, as
+// every merlin package does for an invalid configuration: Field names the
+// option ("Brokers"), Reason says what is wrong.
+type ConfigError = errs.ConfigError
+
+// config is what the options set. As in every merlin configuration, a zero
+// field means its default (withDefaults) and validate checks what was set.
 type config struct {
 	brokers           int
 	topics            []topicSpec
-	autoCreate        bool
+	noAutoCreate      bool
 	defaultPartitions int32
 	logger            *slog.Logger
 	security          security
+}
+
+func (c config) validate() error {
+	if c.brokers < 0 || c.brokers > 1000 {
+		return errs.NewConfig("mockbroker", "Brokers", "%d is outside 1..1000", c.brokers)
+	}
+	if c.defaultPartitions < 0 {
+		return errs.NewConfig("mockbroker", "DefaultPartitions", "%d is negative", c.defaultPartitions)
+	}
+	return c.security.validate()
+}
+
+func (c config) withDefaults() config {
+	if c.brokers == 0 {
+		c.brokers = 1
+	}
+	if c.defaultPartitions == 0 {
+		c.defaultPartitions = int32(c.brokers)
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
 }
 
 type topicSpec struct {
@@ -106,7 +157,8 @@ type topicSpec struct {
 // Option configures NewCluster.
 type Option func(*config)
 
-// Brokers sets the number of brokers, with node ids 1 to n. Default 1.
+// Brokers sets the number of brokers, with node ids 1 to n, at most 1000.
+// Default (or 0) 1.
 func Brokers(n int) Option { return func(c *config) { c.brokers = n } }
 
 // Topic creates a topic with the given number of partitions at start.
@@ -116,14 +168,14 @@ func Topic(name string, partitions int32) Option {
 
 // AutoCreate sets whether Metadata requests create the unknown topics they
 // name, as Kafka's auto.create.topics.enable. Default true.
-func AutoCreate(enabled bool) Option { return func(c *config) { c.autoCreate = enabled } }
+func AutoCreate(enabled bool) Option { return func(c *config) { c.noAutoCreate = !enabled } }
 
 // DefaultPartitions sets the partition count of auto-created topics.
-// Default: the number of brokers, so that every broker leads one.
+// Default (or 0): the number of brokers, so that every broker leads one.
 func DefaultPartitions(n int32) Option { return func(c *config) { c.defaultPartitions = n } }
 
 // Logger sets where the brokers log (protocol errors, closed connections).
-// Default: nowhere.
+// Default (or nil): nowhere.
 func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // Cluster is a set of in-process brokers sharing one cluster state. Its
@@ -151,18 +203,17 @@ type node struct {
 	faults *broker.NodeFaults // pause and latency, kept across Stop and Start
 }
 
-// NewCluster starts the brokers and creates the topics given as options.
+// NewCluster starts the brokers and creates the topics given as options. An
+// invalid option is a *ConfigError (errors.Is ErrConfig).
 func NewCluster(opts ...Option) (*Cluster, error) {
-	cfg := config{brokers: 1, autoCreate: true, logger: slog.New(slog.DiscardHandler)}
+	var cfg config
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.brokers < 1 || cfg.brokers > 1000 {
-		return nil, fmt.Errorf("mockbroker: Brokers(%d): need 1 to 1000", cfg.brokers)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.defaultPartitions == 0 {
-		cfg.defaultPartitions = int32(cfg.brokers)
-	}
+	cfg = cfg.withDefaults()
 	if err := cfg.security.prepare(); err != nil {
 		return nil, err
 	}
@@ -175,7 +226,7 @@ func NewCluster(opts ...Option) (*Cluster, error) {
 	}
 	state, err := broker.NewCluster(broker.ClusterConfig{
 		ClusterID:               "mockbroker",
-		DisableAutoCreateTopics: !cfg.autoCreate,
+		DisableAutoCreateTopics: cfg.noAutoCreate,
 		DefaultPartitions:       cfg.defaultPartitions,
 		Logger:                  cfg.logger,
 		OnProduce:               c.onProduce,
@@ -287,7 +338,7 @@ func (c *Cluster) withNode(id int32, f func(n *node) error) error {
 	case n == nil:
 		return fmt.Errorf("%w: %d", ErrUnknownBroker, id)
 	case c.closed:
-		return errors.New("mockbroker: cluster closed")
+		return ErrClosed
 	}
 	return f(n)
 }

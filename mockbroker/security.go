@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/internal/errs"
 )
 
 // SASL mechanisms, for the SASL option.
@@ -41,6 +42,20 @@ func SASL(mechanisms []string, users map[string]string) Option {
 		c.security.mechs = slices.Clone(mechanisms)
 		c.security.users = maps.Clone(users)
 	}
+}
+
+// validate checks the SASL option: its users need names.
+func (s *security) validate() error {
+	if len(s.mechs) == 0 {
+		return nil
+	}
+	if len(s.users) == 0 {
+		return errs.NewConfig("mockbroker", "SASL", "mechanisms %v need at least one user", s.mechs)
+	}
+	if _, ok := s.users[""]; ok {
+		return errs.NewConfig("mockbroker", "SASL", "empty user name")
+	}
+	return nil
 }
 
 // prepare derives the SASL credentials, once for every broker.

@@ -18,6 +18,19 @@ import (
 // outage, spilled to disk and resent is that encoding; a send sets only the
 // producer id, epoch and sequence of the header around it.
 
+// kafkaCodec is the record batch codec of each Compression.
+var kafkaCodec = [...]kbatch.Codec{
+	CompressionDefault: kbatch.CodecNone,
+	CompressionNone:    kbatch.CodecNone,
+	CompressionGzip:    kbatch.CodecGzip,
+	CompressionSnappy:  kbatch.CodecSnappy,
+	CompressionLZ4:     kbatch.CodecLZ4,
+	CompressionZstd:    kbatch.CodecZstd,
+}
+
+// codec is c's codec bits in a record batch.
+func (c Compression) codec() kbatch.Codec { return kafkaCodec[c] }
+
 // hold is how a sealed batch is kept between its sends, which decides what
 // it counts for against the buffer limits (see batch.budget).
 type hold uint8
@@ -200,7 +213,7 @@ func (w *worker) encode(b *batch) error {
 	}
 	bd := &w.builder
 	bd.Reset()
-	bd.Codec = kbatch.Codec(set.compression)
+	bd.Codec = set.compression.codec()
 	bd.Grow(b.bytes)
 	if massaged != nil {
 		first := b.recs[0].ts

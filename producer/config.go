@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,42 +11,88 @@ import (
 
 	"github.com/merlinkafka/merlin/buffer"
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/internal/errs"
 	"github.com/merlinkafka/merlin/picker"
 	"github.com/merlinkafka/merlin/seglog"
 )
 
 // Acks is how many replicas must have a batch before the broker answers.
+//
+// Its zero value, AcksDefault, means "not set", as every zero field of a
+// Config does: AcksAll in Config, the producer-wide Acks in TopicConfig.
+// The constants' values are therefore not Kafka's acks numbers (-1, 0, 1),
+// which only the request encoder sees; convert with ParseAcks and String,
+// never with a numeric cast.
 type Acks int8
 
 const (
+	// AcksDefault leaves the level unset: AcksAll in Config, the Config's
+	// Acks in TopicConfig.
+	AcksDefault Acks = iota
 	// AcksAll waits for every in-sync replica (Kafka's acks=-1). The default:
 	// the only setting under which an acknowledged message survives the loss
 	// of its leader, and the one idempotence requires.
-	AcksAll Acks = -1
+	AcksAll
+	// AcksLeader waits for the leader's write only (acks=1).
+	AcksLeader
 	// AcksNone does not wait for any answer (acks=0): a message counts as
 	// delivered once written to the socket. Offsets are unknown (-1).
-	AcksNone Acks = 0
-	// AcksLeader waits for the leader's write only (acks=1).
-	AcksLeader Acks = 1
+	AcksNone
 )
 
 func (a Acks) String() string {
 	switch a {
+	case AcksDefault:
+		return "default"
 	case AcksAll:
 		return "all"
-	case AcksNone:
-		return "none"
 	case AcksLeader:
 		return "leader"
+	case AcksNone:
+		return "none"
 	}
 	return fmt.Sprintf("acks(%d)", int8(a))
 }
 
+// kafka is a's acks field on the wire: -1, 1 or 0. AcksDefault, resolved
+// before any request is made, counts as AcksAll.
+func (a Acks) kafka() int16 {
+	switch a {
+	case AcksLeader:
+		return 1
+	case AcksNone:
+		return 0
+	}
+	return -1
+}
+
+// ParseAcks reads "all", "leader" or "none" (any case), or Kafka's own
+// numbers for them: "-1", "1", "0".
+func ParseAcks(s string) (Acks, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "all", "-1":
+		return AcksAll, nil
+	case "leader", "1":
+		return AcksLeader, nil
+	case "none", "0":
+		return AcksNone, nil
+	}
+	return AcksDefault, fmt.Errorf("producer: unknown acks %q (want all, leader or none, or -1, 1 or 0)", s)
+}
+
 // Compression is the codec a batch is compressed with.
+//
+// Its zero value, CompressionDefault, means "not set", as every zero
+// field of a Config does: CompressionNone in Config, the producer-wide
+// Compression in TopicConfig. The constants' values are not Kafka's codec
+// numbers; convert with ParseCompression and String.
 type Compression int8
 
 const (
-	CompressionNone Compression = iota
+	// CompressionDefault leaves the codec unset: CompressionNone in
+	// Config, the Config's Compression in TopicConfig.
+	CompressionDefault Compression = iota
+	CompressionNone
 	CompressionGzip
 	CompressionSnappy
 	CompressionLZ4
@@ -56,6 +101,8 @@ const (
 
 func (c Compression) String() string {
 	switch c {
+	case CompressionDefault:
+		return "default"
 	case CompressionNone:
 		return "none"
 	case CompressionGzip:
@@ -77,7 +124,7 @@ func ParseCompression(s string) (Compression, error) {
 			return c, nil
 		}
 	}
-	return CompressionNone, fmt.Errorf("producer: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", s)
+	return CompressionDefault, fmt.Errorf("producer: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", s)
 }
 
 // BufferFullPolicy says what a produce call does when the producer's buffer
@@ -115,7 +162,8 @@ const (
 type MassageFunc func(topic string, partition int32, msgs []Message) ([]Message, error)
 
 // TopicConfig overrides the producer's settings for one topic. Zero fields
-// inherit the producer-wide value.
+// (AcksDefault and CompressionDefault included) inherit the producer-wide
+// value.
 type TopicConfig struct {
 	// MaxMessages, MaxBytes and TTL override the batch limits.
 	MaxMessages int
@@ -125,14 +173,11 @@ type TopicConfig struct {
 	Strategy picker.Strategy
 	// WorkersPerPartition overrides the number of workers per partition.
 	WorkersPerPartition int
-	// Compression overrides the codec; set UseCompression to override with
-	// CompressionNone.
-	Compression    Compression
-	UseCompression bool
-	// Acks overrides the acknowledgement level; set UseAcks to override with
-	// AcksNone.
-	Acks    Acks
-	UseAcks bool
+	// Compression overrides the codec (CompressionNone turns compression
+	// off for the topic).
+	Compression Compression
+	// Acks overrides the acknowledgement level.
+	Acks Acks
 	// Massage rewrites each batch before it is encoded.
 	Massage MassageFunc
 }
@@ -181,11 +226,10 @@ type Config struct {
 	// ProduceSync and ProduceAsync do not wait for it.
 	TTL time.Duration
 
-	// Acks is the acknowledgement level. Default AcksAll.
+	// Acks is the acknowledgement level. Default (AcksDefault) AcksAll.
 	Acks Acks
-	// UseAcks makes Acks' zero value (AcksNone) count as set.
-	UseAcks bool
-	// Compression is the batch codec. Default none.
+	// Compression is the batch codec. Default (CompressionDefault)
+	// CompressionNone.
 	Compression Compression
 	// RequestTimeout bounds how long the broker may wait for replicas and how
 	// long merlin waits for an answer before it treats the connection as
@@ -307,12 +351,26 @@ const (
 	DefaultBreakerTimeout      = 2 * time.Second
 )
 
-// ErrConfig is wrapped by every error Validate returns.
-var ErrConfig = errors.New("producer: invalid config")
+// ErrConfig matches, under errors.Is, every error Validate and New return
+// for an invalid configuration: each is a *ConfigError. It also matches
+// broker.ErrConfig and mockbroker.ErrConfig: every merlin package's
+// configuration errors are of one kind.
+var ErrConfig = errs.Config("producer: invalid config")
+
+// ConfigError is the error Validate and New return for an invalid
+// configuration, as every merlin package does: Field names the field as
+// it is written in the Config ("Topics[clicks].Acks", "SASL.User"),
+// Reason says what is wrong, and Err, when set, is the error it wraps
+// (ErrHook for a bad Hook). It matches ErrConfig under errors.Is; use
+// errors.As to read Field.
+type ConfigError = errs.ConfigError
 
 func configErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...))
+	return errs.NewConfig("producer", field, format, args...)
 }
+
+// configWrap is the *ConfigError for field that wraps err.
+func configWrap(field string, err error) error { return errs.WrapConfig("producer", field, err) }
 
 // withDefaults returns a copy with every unset field at its default.
 func (c Config) withDefaults() Config {
@@ -328,8 +386,11 @@ func (c Config) withDefaults() Config {
 	if c.TTL == 0 {
 		c.TTL = DefaultTTL
 	}
-	if c.Acks == 0 && !c.UseAcks {
+	if c.Acks == AcksDefault {
 		c.Acks = AcksAll
+	}
+	if c.Compression == CompressionDefault {
+		c.Compression = CompressionNone
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
@@ -377,8 +438,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports the first problem with the configuration, naming the
-// field. Unset fields are valid: they take their defaults.
+// Validate reports the first problem with the configuration as a
+// *ConfigError naming the field. Unset fields are valid: they take their
+// defaults. It does not modify c.
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	if len(c.Brokers) == 0 {
@@ -449,10 +511,8 @@ func (c Config) Validate() error {
 		if t.WorkersPerPartition < 0 || t.WorkersPerPartition > 64 {
 			return configErr(field+".WorkersPerPartition", "%d is outside 1..64", t.WorkersPerPartition)
 		}
-		if t.UseAcks || t.Acks != 0 {
-			if err := validateAcks(field+".Acks", t.Acks); err != nil {
-				return err
-			}
+		if err := validateAcks(field+".Acks", t.Acks); err != nil {
+			return err
 		}
 		if err := validateCompression(field+".Compression", t.Compression); err != nil {
 			return err
@@ -508,14 +568,14 @@ func (c Config) validateBatch(prefix string, maxMessages, maxBytes int, ttl time
 }
 
 func validateAcks(field string, a Acks) error {
-	if a != AcksAll && a != AcksNone && a != AcksLeader {
-		return configErr(field, "%d is not AcksAll (-1), AcksNone (0) or AcksLeader (1)", a)
+	if a < AcksDefault || a > AcksNone {
+		return configErr(field, "%d is not AcksDefault, AcksAll, AcksLeader or AcksNone", a)
 	}
 	return nil
 }
 
 func validateCompression(field string, c Compression) error {
-	if c < CompressionNone || c > CompressionZstd {
+	if c < CompressionDefault || c > CompressionZstd {
 		return configErr(field, "unknown codec %d", c)
 	}
 	return nil
@@ -564,10 +624,10 @@ func (c Config) topic(name string) topicSettings {
 	if t.WorkersPerPartition != 0 {
 		s.workers = t.WorkersPerPartition
 	}
-	if t.Compression != 0 || t.UseCompression {
+	if t.Compression != CompressionDefault {
 		s.compression = t.Compression
 	}
-	if t.Acks != 0 || t.UseAcks {
+	if t.Acks != AcksDefault {
 		s.acks = t.Acks
 	}
 	s.massage = t.Massage

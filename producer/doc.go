@@ -22,6 +22,20 @@
 // unanswered batches per worker). Connections are sarama Brokers, one per
 // broker, opened lazily and replaced when they die.
 //
+// # Configuration and errors
+//
+// merlin's packages configure alike: a struct whose zero fields mean their
+// defaults (each field says which; enumerations have a zero "Default"
+// constant, such as AcksDefault, so that no flag is needed to tell "unset"
+// from a real value), a Validate method that reports the first invalid
+// field without changing anything, and a constructor that validates and
+// then fills in the defaults. Every invalid configuration is a
+// *ConfigError naming the field, which matches ErrConfig under errors.Is.
+// Everything used after Close returns an error matching ErrClosed. The
+// ErrConfig and ErrClosed of every merlin package (producer, broker,
+// mockbroker, callbacks, seglog) are of one kind each: errors.Is(err,
+// producer.ErrClosed) holds for a closed broker.Cluster's errors too.
+//
 // # Delivery guarantees
 //
 // Every message a produce call accepts ends exactly once in one of two ways:

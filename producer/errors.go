@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/merlinkafka/merlin/internal/errs"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Sentinel errors. Each works with errors.Is, also when wrapped.
 var (
 	// ErrClosed is returned by every call after Close has begun, and reported
-	// for messages Close could not deliver before its context ended.
-	ErrClosed = errors.New("producer: closed")
+	// for messages Close could not deliver before its context ended. Every
+	// merlin package's ErrClosed (broker, mockbroker, seglog) matches it
+	// under errors.Is, and it matches theirs.
+	ErrClosed = errs.Closed("producer: closed")
 	// ErrBufferFull is returned (policy Reject) or reported (policy
 	// DropOldest) when the producer's buffer limits are reached.
 	ErrBufferFull = errors.New("producer: buffer full")

@@ -62,7 +62,7 @@ func validateHooks(hooks []Hook) error {
 		_, p := h.(ProduceHook)
 		_, d := h.(DeliveryHook)
 		if !p && !d {
-			return fmt.Errorf("%w: Hooks[%d]: %T: %w", ErrConfig, i, h, ErrHook)
+			return configWrap(fmt.Sprintf("Hooks[%d]", i), fmt.Errorf("%T: %w", h, ErrHook))
 		}
 	}
 	return nil

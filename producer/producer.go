@@ -105,7 +105,7 @@ func New(cfg Config) (*Producer, error) {
 	p.applySecurity(p.sconf)
 	if err := p.sconf.Validate(); err != nil {
 		cancel()
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, configWrap("", err)
 	}
 	if cfg.SASL != nil && cfg.SASL.Mechanism == SASLPlain && cfg.TLS == nil {
 		p.log.Warn("SASL PLAIN without TLS sends the password in clear text")

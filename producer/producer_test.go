@@ -361,14 +361,14 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Brokers: []string{"a:1"}, MaxMessages: -1}, "MaxMessages"},
 		{Config{Brokers: []string{"a:1"}, MaxBytes: 1 << 30}, "MaxBytes"},
 		{Config{Brokers: []string{"a:1"}, TTL: -time.Second}, "TTL"},
-		{Config{Brokers: []string{"a:1"}, Acks: 3}, "Acks"},
+		{Config{Brokers: []string{"a:1"}, Acks: 7}, "Acks"},
 		{Config{Brokers: []string{"a:1"}, Compression: 9}, "Compression"},
 		{Config{Brokers: []string{"a:1"}, MaxInFlight: 6}, "MaxInFlight"},
 		{Config{Brokers: []string{"a:1"}, WorkersPerPartition: 100}, "WorkersPerPartition"},
 		{Config{Brokers: []string{"a:1"}, MaxBufferedBytes: 10}, "MaxBufferedBytes"},
 		{Config{Brokers: []string{"a:1"}, BufferFull: 7}, "BufferFull"},
 		{Config{Brokers: []string{"a:1"}, Topics: map[string]TopicConfig{"t": {MaxMessages: -5}}}, "Topics[t].MaxMessages"},
-		{Config{Brokers: []string{"a:1"}, Topics: map[string]TopicConfig{"t": {Acks: 4}}}, "Topics[t].Acks"},
+		{Config{Brokers: []string{"a:1"}, Topics: map[string]TopicConfig{"t": {Acks: -1}}}, "Topics[t].Acks"},
 	}
 	for _, c := range cases {
 		err := c.cfg.Validate()

@@ -77,7 +77,7 @@ func (s *sink) sendSome(take []*batch) []*batch {
 	first := take[0]
 	acks := first.owner.t.set.acks
 	req := &sarama.ProduceRequest{
-		RequiredAcks: sarama.RequiredAcks(acks),
+		RequiredAcks: sarama.RequiredAcks(acks.kafka()),
 		Timeout:      int32(s.c.p.cfg.RequestTimeout / time.Millisecond),
 		Version:      7,
 	}

@@ -177,7 +177,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 			w.curFirst = w.p.clock.Now()
 			w.curDeadline = r.deadline
 			if direct {
-				w.curEnc.Codec = kbatch.Codec(set.compression)
+				w.curEnc.Codec = set.compression.codec()
 				w.curEnc.Use(w.t.getEnc())
 				w.curEnc.Grow(w.t.encHint())
 			} else if cap(w.cur) == 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/merlinkafka/merlin/internal/errs"
 	"github.com/merlinkafka/merlin/internal/kbatch"
 )
 
@@ -15,8 +16,9 @@ var (
 	ErrOffsetOutOfRange = errors.New("seglog: offset out of range")
 
 	// ErrClosed is returned by every operation on a closed Log, and by a
-	// Slice whose Log was closed before the Slice was read.
-	ErrClosed = errors.New("seglog: log closed")
+	// Slice whose Log was closed before the Slice was read. It matches
+	// every merlin package's ErrClosed under errors.Is.
+	ErrClosed = errs.Closed("seglog: log closed")
 
 	// ErrCorrupt reports stored bytes that are not what was written: a batch
 	// whose length, magic, CRC or offsets are wrong, or an offset that falls

@@ -201,26 +201,26 @@ type args struct {
 	Dir            string             `arg:"--dir" default:"./merlin-data" help:"data directory, created if needed and locked while the broker runs" placeholder:"DIR"`
 	Memory         bool               `arg:"--memory" help:"keep data in memory instead of --dir: nothing survives the process"`
 	Fsync          seglog.FlushPolicy `arg:"--fsync" default:"interval=1s" help:"when acknowledged data is forced to disk: always, every=N (records), interval=DURATION or never; see below" placeholder:"POLICY"`
-	SegmentBytes   byteSize           `arg:"--segment-bytes" default:"64MiB" help:"roll a partition's segment at this size" placeholder:"SIZE"`
+	SegmentBytes   cli.ByteSize       `arg:"--segment-bytes" default:"64MiB" help:"roll a partition's segment at this size" placeholder:"SIZE"`
 	SegmentRecords int64              `arg:"--segment-records" default:"0" help:"roll a partition's segment at this many records (0: no count limit)" placeholder:"N"`
 	SegmentAge     duration           `arg:"--segment-age" default:"0" help:"roll a partition's segment this old (0: 7 days, or --retention if shorter)" placeholder:"DURATION"`
 	Retention      duration           `arg:"--retention" default:"0" help:"delete segments whose newest record is older than this (0: keep forever)" placeholder:"DURATION"`
-	RetentionBytes byteSize           `arg:"--retention-bytes" default:"0" help:"per partition, delete the oldest segments while it stays this large without them (0: no limit)" placeholder:"SIZE"`
+	RetentionBytes cli.ByteSize       `arg:"--retention-bytes" default:"0" help:"per partition, delete the oldest segments while it stays this large without them (0: no limit)" placeholder:"SIZE"`
 	RetentionCheck duration           `arg:"--retention-check" default:"1m" help:"how often retention runs" placeholder:"DURATION"`
 	MaxOpenFiles   int                `arg:"--max-open-files" default:"1000" help:"segment files kept open, all partitions together" placeholder:"N"`
 	Partitions     int32              `arg:"--partitions" default:"1" help:"partitions of auto-created topics"`
 	NoAutoCreate   bool               `arg:"--no-auto-create" help:"do not create unknown topics on Metadata requests (CreateTopics still creates them)"`
 
-	MaxPartitions         int       `arg:"--max-partitions" default:"10000" help:"partitions of all topics together; CreateTopics and auto-creation beyond it get POLICY_VIOLATION (0: no limit)" placeholder:"N"`
-	MaxTopicPartitions    int32     `arg:"--max-partitions-per-topic" default:"10000" help:"partitions of one topic; CreateTopics beyond it gets INVALID_PARTITIONS (at most 10000)" placeholder:"N"`
-	MaxConnections        connLimit `arg:"--max-connections" default:"auto" help:"open client connections; new ones beyond it are closed (auto: the descriptor limit less --max-open-files and 100 spare, at least half the limit; 0: no limit)" placeholder:"N"`
-	MaxConnectionsPerIP   int       `arg:"--max-connections-per-ip" default:"0" help:"open connections from one client IP address; new ones beyond it are closed (0: no limit)" placeholder:"N"`
-	IdleTimeout           duration  `arg:"--idle-timeout" default:"10m" help:"close connections that send nothing for this long, as Kafka's connections.max.idle.ms (0: never)" placeholder:"DURATION"`
-	RequestTimeout        duration  `arg:"--request-timeout" default:"30s" help:"close connections whose request, once begun, has not fully arrived after this long (0: no limit)" placeholder:"DURATION"`
-	MaxFetchWait          duration  `arg:"--max-fetch-wait" default:"30s" help:"answer a fetch waiting for data after at most this long, whatever MaxWaitMillis it asked for (0: no cap)" placeholder:"DURATION"`
-	MaxRequestSize        byteSize  `arg:"--max-request-size" default:"100MiB" help:"largest request frame; a client sending a larger one is disconnected" placeholder:"SIZE"`
-	QueuedMaxRequestBytes byteSize  `arg:"--queued-max-request-bytes" default:"256MiB" help:"bytes of requests being read and handled, all connections together; readers wait beyond it, as Kafka's queued.max.request.bytes (0: no limit)" placeholder:"SIZE"`
-	VerifyOnStart         bool      `arg:"--verify-on-start" help:"check every batch's CRC of every segment before serving, logging damaged ranges (reads all data)"`
+	MaxPartitions         int          `arg:"--max-partitions" default:"10000" help:"partitions of all topics together; CreateTopics and auto-creation beyond it get POLICY_VIOLATION (0: no limit)" placeholder:"N"`
+	MaxTopicPartitions    int32        `arg:"--max-partitions-per-topic" default:"10000" help:"partitions of one topic; CreateTopics beyond it gets INVALID_PARTITIONS (at most 10000)" placeholder:"N"`
+	MaxConnections        connLimit    `arg:"--max-connections" default:"auto" help:"open client connections; new ones beyond it are closed (auto: the descriptor limit less --max-open-files and 100 spare, at least half the limit; 0: no limit)" placeholder:"N"`
+	MaxConnectionsPerIP   int          `arg:"--max-connections-per-ip" default:"0" help:"open connections from one client IP address; new ones beyond it are closed (0: no limit)" placeholder:"N"`
+	IdleTimeout           duration     `arg:"--idle-timeout" default:"10m" help:"close connections that send nothing for this long, as Kafka's connections.max.idle.ms (0: never)" placeholder:"DURATION"`
+	RequestTimeout        duration     `arg:"--request-timeout" default:"30s" help:"close connections whose request, once begun, has not fully arrived after this long (0: no limit)" placeholder:"DURATION"`
+	MaxFetchWait          duration     `arg:"--max-fetch-wait" default:"30s" help:"answer a fetch waiting for data after at most this long, whatever MaxWaitMillis it asked for (0: no cap)" placeholder:"DURATION"`
+	MaxRequestSize        cli.ByteSize `arg:"--max-request-size" default:"100MiB" help:"largest request frame; a client sending a larger one is disconnected" placeholder:"SIZE"`
+	QueuedMaxRequestBytes cli.ByteSize `arg:"--queued-max-request-bytes" default:"256MiB" help:"bytes of requests being read and handled, all connections together; readers wait beyond it, as Kafka's queued.max.request.bytes (0: no limit)" placeholder:"SIZE"`
+	VerifyOnStart         bool         `arg:"--verify-on-start" help:"check every batch's CRC of every segment before serving, logging damaged ranges (reads all data)"`
 
 	NodeID         int32  `arg:"--node-id" default:"0" help:"Kafka node id of this broker"`
 	AdvertisedHost string `arg:"--advertised-host" help:"host given to clients in Metadata (default: the listen address)" placeholder:"HOST"`
@@ -296,14 +296,22 @@ var configFlags = map[string]string{
 	"SessionLifetime":        "--session-lifetime",
 }
 
-// flagError rewrites a broker.ErrInvalidConfig error to name the flag rather
-// than the field.
+// flagError rewrites a *broker.ConfigError to name the flag rather than
+// the field.
 func flagError(err error) string {
-	msg := strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": ")
-	if field, rest, ok := strings.Cut(msg, ": "); ok && configFlags[field] != "" {
-		msg = configFlags[field] + ": " + rest
+	var ce *broker.ConfigError
+	if !errors.As(err, &ce) {
+		return err.Error()
 	}
-	return msg
+	name := ce.Field
+	if flag := configFlags[ce.Field]; flag != "" {
+		name = flag
+	}
+	reason := ce.Reason
+	if reason == "" && ce.Err != nil {
+		reason = ce.Err.Error()
+	}
+	return name + ": " + reason
 }
 
 // run is the whole program: it parses args, serves until ctx is done, and
@@ -390,7 +398,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 			MaxOpenFiles:           a.MaxOpenFiles,
 			Logger:                 logger,
 		})
-		if errors.Is(err, broker.ErrInvalidConfig) {
+		if errors.Is(err, broker.ErrConfig) {
 			return usage("%s", flagError(err))
 		}
 		if err != nil {
@@ -431,38 +439,6 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		return cli.ExitError
 	}
 	return cli.ExitOK
-}
-
-// byteSize is a flag value in bytes: a count, or a number with a unit.
-type byteSize int64
-
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	// Longest suffixes first.
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
-	{"b", 1},
-}
-
-func (s *byteSize) UnmarshalText(b []byte) error {
-	text := strings.TrimSpace(string(b))
-	lower := strings.ToLower(text)
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(lower, u.suffix) {
-			lower, mult = strings.TrimSpace(strings.TrimSuffix(lower, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(lower, 10, 64)
-	if err != nil || n < 0 || mult > 1 && n > (1<<62)/mult {
-		return fmt.Errorf("%q is not a size such as 1048576, 64MiB or 1GB", text)
-	}
-	*s = byteSize(n * mult)
-	return nil
 }
 
 // duration is a flag value: Go's duration syntax, or whole days ("7d").

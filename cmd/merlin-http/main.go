@@ -134,7 +134,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -148,7 +147,7 @@ func main() { cli.Main(run) }
 type args struct {
 	Listen          string        `arg:"--listen" default:"127.0.0.1:8000" placeholder:"HOST:PORT" help:"address to serve HTTP on (host:port; port 0 picks a free one)"`
 	Brokers         []string      `arg:"--brokers,separate" placeholder:"HOST:PORT" help:"bootstrap brokers of the Kafka cluster (required); repeat the flag or separate with commas"`
-	MaxBody         byteSize      `arg:"--max-body" default:"10MiB" placeholder:"SIZE" help:"largest request body accepted (413 above it); bytes or with a unit: KB, MB (powers of 1000), KiB, MiB (powers of 1024)"`
+	MaxBody         cli.ByteSize  `arg:"--max-body" default:"10MiB" placeholder:"SIZE" help:"largest request body accepted (413 above it); bytes or with a unit: KB, MB (powers of 1000), KiB, MiB (powers of 1024)"`
 	Timeout         time.Duration `arg:"--timeout" placeholder:"DURATION" default:"30s" help:"how long /sync waits for the broker's acknowledgement (504 after it; the messages may still be delivered), and how long other routes wait for a topic's metadata"`
 	Linger          time.Duration `arg:"--linger" placeholder:"DURATION" default:"10ms" help:"batch TTL (ekaf's buffer_ttl) of the /batch routes: a batch that does not fill is sent this long after its first message; 0 sends at once"`
 	Acks            string        `arg:"--acks" default:"all" placeholder:"all|leader|none" help:"acknowledgement the producer asks for: all (every in-sync replica; idempotent), leader, or none (offsets unknown, reported as -1)"`
@@ -190,16 +189,11 @@ func (a *args) validate() error {
 	if len(a.Brokers) == 0 {
 		return errors.New("--brokers: at least one bootstrap broker (host:port) is needed")
 	}
-	switch strings.ToLower(a.Acks) {
-	case "all", "-1":
-		a.acks = producer.AcksAll
-	case "leader", "1":
-		a.acks = producer.AcksLeader
-	case "none", "0":
-		a.acks = producer.AcksNone
-	default:
+	acks, err := producer.ParseAcks(a.Acks)
+	if err != nil {
 		return fmt.Errorf("--acks: %q is not all, leader or none", a.Acks)
 	}
+	a.acks = acks
 	c, err := producer.ParseCompression(a.Compression)
 	if err != nil {
 		return fmt.Errorf("--compression: %q is not none, gzip, snappy, lz4 or zstd", a.Compression)
@@ -244,7 +238,6 @@ func (a *args) producerConfig(log *slog.Logger, onDelivery func(producer.Message
 		ClientID:    a.ClientID,
 		TTL:         ttl,
 		Acks:        a.acks,
-		UseAcks:     true,
 		Compression: a.compression,
 		// A gateway sheds load (503 and Retry-After) rather than holding
 		// HTTP connections open while the buffer is full.
@@ -378,46 +371,4 @@ func (g *gateway) shutdown(srv *http.Server, bound time.Duration) error {
 	}
 	g.log.Info("shut down: every accepted message was delivered", attrs...)
 	return nil
-}
-
-// byteSize is a flag value in bytes, written with or without a unit.
-type byteSize int64
-
-var sizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	// Longest suffixes first.
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
-	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30},
-	{"b", 1},
-}
-
-// UnmarshalText reads "1048576", "1MiB", "512KiB", "10MB", "64k".
-func (b *byteSize) UnmarshalText(text []byte) error {
-	s := strings.ToLower(strings.TrimSpace(string(text)))
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<40)/mult {
-		return fmt.Errorf("%q is not a size (bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", text)
-	}
-	*b = byteSize(n * mult)
-	return nil
-}
-
-func (b byteSize) String() string {
-	switch {
-	case b >= 1<<20 && b%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", b>>20)
-	case b >= 1<<10 && b%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", b>>10)
-	}
-	return strconv.FormatInt(int64(b), 10)
 }

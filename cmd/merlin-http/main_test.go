@@ -227,24 +227,3 @@ func TestParseArgs(t *testing.T) {
 		t.Fatalf("defaults %+v", a)
 	}
 }
-
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]int64{
-		"0": 0, "1024": 1024, "10MiB": 10 << 20, "10mib": 10 << 20, "1MB": 1e6, "512KiB": 512 << 10,
-		"64k": 64 << 10, "2 GiB": 2 << 30, "1gb": 1e9, "100B": 100,
-	} {
-		var b byteSize
-		if err := b.UnmarshalText([]byte(in)); err != nil || int64(b) != want {
-			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
-		}
-	}
-	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "ten", "1TiB", "99999999999GiB"} {
-		var b byteSize
-		if err := b.UnmarshalText([]byte(in)); err == nil {
-			t.Errorf("%q parsed as %d", in, b)
-		}
-	}
-	if s := byteSize(10 << 20).String(); s != "10MiB" {
-		t.Errorf("String %q", s)
-	}
-}
