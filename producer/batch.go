@@ -214,6 +214,7 @@ func (w *worker) encode(b *batch) error {
 	bd := &w.builder
 	bd.Reset()
 	bd.Codec = set.compression.codec()
+	bd.NoCRC = true // sarama checksums what it sends; spillOut what it stores
 	bd.Grow(b.bytes)
 	if massaged != nil {
 		first := b.recs[0].ts
@@ -289,6 +290,7 @@ func (w *worker) spillOut(b *batch) {
 		w.spill = sp
 		w.spills = append(w.spills, sp)
 	}
+	kbatch.SetCRC(b.enc) // left out when encoded: only a stored batch needs it
 	base, err := w.spill.Append(b.enc)
 	if err != nil {
 		w.p.log.Error("spill write failed; buffering in memory", "err", err)

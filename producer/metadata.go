@@ -48,6 +48,9 @@ type topicState struct {
 	// the batches sealed lately, decaying (see sealedLen), so that a
 	// short batch does not make the next slab regrow from small.
 	recsHint atomic.Int32
+	// usable: ready without error, the produce path's check (a closed
+	// channel's receive takes its lock).
+	usable atomic.Bool
 	// encs recycles the buffers batches are encoded into, likewise, and
 	// encHintV is the size to give a new one (see sealedBytes).
 	encs     chan []byte
@@ -180,6 +183,7 @@ func (t *topicState) setReady(err error) {
 	t.once.Do(func() {
 		t.readyErr = err
 		close(t.ready)
+		t.usable.Store(err == nil)
 	})
 }
 

@@ -235,6 +235,9 @@ func (p *Producer) topic(ctx context.Context, name string) (*topicState, error) 
 		return nil, fmt.Errorf("%w: empty topic name", ErrUnknownTopic)
 	}
 	t := p.topicState(name)
+	if t.usable.Load() {
+		return t, nil
+	}
 	select {
 	case <-t.ready:
 	default:

@@ -178,6 +178,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 			w.curDeadline = r.deadline
 			if direct {
 				w.curEnc.Codec = set.compression.codec()
+				w.curEnc.NoCRC = true // see worker.encode
 				w.curEnc.Use(w.t.getEnc())
 				w.curEnc.Grow(w.t.encHint())
 			} else if cap(w.cur) == 0 {

@@ -142,7 +142,11 @@ type Builder struct {
 	ProducerID    int64 // -1 when not idempotent; the zero Builder uses -1
 	ProducerEpoch int16
 	BaseSequence  int32
-	idempotent    bool
+	// NoCRC leaves the CRC of the batches Finish and AppendBatch make zero,
+	// for a caller that may never need it (a producer whose sends are
+	// checksummed by its wire client): SetCRC computes it when it does.
+	NoCRC      bool
+	idempotent bool
 
 	buf     []byte // HeaderSize reserved bytes, then the records
 	n       int32
@@ -329,15 +333,27 @@ func (bd *Builder) putHeader(b []byte) {
 		pid, epoch, seq = bd.ProducerID, bd.ProducerEpoch, bd.BaseSequence
 	}
 	binary.BigEndian.PutUint32(b[57:], uint32(bd.n))
-	SetProducer(b, pid, epoch, seq)
+	putProducer(b, pid, epoch, seq)
+	if !bd.NoCRC {
+		SetCRC(b)
+	}
 }
 
 // SetProducer writes the producer id, epoch and first sequence number of
 // the batch b and recomputes its CRC: the only header fields a producer
 // changes when it resends a batch it has encoded once.
 func SetProducer(b []byte, id int64, epoch int16, baseSequence int32) {
+	putProducer(b, id, epoch, baseSequence)
+	SetCRC(b)
+}
+
+func putProducer(b []byte, id int64, epoch int16, baseSequence int32) {
 	binary.BigEndian.PutUint64(b[43:], uint64(id))
 	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
 	binary.BigEndian.PutUint32(b[53:], uint32(baseSequence))
+}
+
+// SetCRC computes the CRC of the batch b (one whole batch) and writes it.
+func SetCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], castagnoli))
 }
