@@ -209,9 +209,6 @@ func NewDiskStorage(dir string, opts DiskOptions) (*DiskStorage, error) {
 // Dir returns the data directory.
 func (s *DiskStorage) Dir() string { return s.dir }
 
-// FileCacheStats returns the counters of the cache of open segment files.
-func (s *DiskStorage) FileCacheStats() seglog.FileCacheStats { return s.files.Stats() }
-
 // OpenPartition opens the log of a partition, recovering it (see seglog.Open),
 // or creates it. A partition that the saved topic list does not name yet is
 // being created: a directory it may have from an interrupted creation is
