@@ -74,8 +74,9 @@
 //	every=N     every batch up to the last multiple of N records; at most
 //	            the last N-1 records appended can be lost
 //	interval=T  (the default, T = 1s) every batch appended before the
-//	            last fsync, which runs every T in a background goroutine:
-//	            at most about T of appends can be lost
+//	            last fsync, which runs T after the first append since the
+//	            one before (from a timer): at most about T of appends can
+//	            be lost
 //	never       every batch in a sealed segment; the active segment's
 //	            appends since its last fsync depend on the OS's writeback
 //

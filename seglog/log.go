@@ -46,9 +46,14 @@ type Log struct {
 
 	retMu sync.Mutex // serializes ApplyRetention and Close
 
+	// FlushInterval: a timer armed by the first append after an fsync,
+	// so that an idle log costs neither a goroutine nor a wake-up. flushMu
+	// serializes its runs with Close.
+	flushTimer *time.Timer
+	flushArmed atomic.Bool
+	flushMu    sync.Mutex
+
 	closed atomic.Bool
-	stop   chan struct{}
-	done   chan struct{}
 }
 
 func newLog(dir string, o Options, segs []*segment) *Log {
@@ -63,8 +68,8 @@ func newLog(dir string, o Options, segs []*segment) *Log {
 		earlyFlush: max(o.SegmentBytes/8, 1<<20),
 	}
 	if o.Flush.mode == flushInterval {
-		l.stop, l.done = make(chan struct{}), make(chan struct{})
-		go l.flushLoop()
+		l.flushTimer = time.AfterFunc(time.Hour, l.flushTick)
+		l.flushTimer.Stop()
 	}
 	return l
 }
@@ -214,6 +219,9 @@ func (l *Log) AppendDeferred(batch []byte) (base, last int64, wait func() error,
 	}
 	l.wmu.Unlock()
 
+	if l.flushTimer != nil && l.flushArmed.CompareAndSwap(false, true) {
+		l.flushTimer.Reset(l.opts.Flush.every)
+	}
 	if needSync {
 		return base, base + count - 1, func() error { return l.syncTo(seq) }, nil
 	}
@@ -338,20 +346,18 @@ func (l *Log) syncTo(seq uint64) error {
 	return nil
 }
 
-func (l *Log) flushLoop() {
-	defer close(l.done)
-	t := l.opts.Flush.every
-	tick := time.NewTicker(t)
-	defer tick.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-tick.C:
-			if err := l.Sync(); err != nil && err != ErrClosed {
-				l.logger.Error("seglog: periodic fsync failed", "dir", l.dir, "err", err)
-			}
-		}
+// flushTick is FlushInterval's fsync, run by the timer (on a goroutine of
+// its own) one interval after the first append since the last run.
+// Appends during the fsync arm the timer again.
+func (l *Log) flushTick() {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	if l.closed.Load() {
+		return
+	}
+	l.flushArmed.Store(false)
+	if err := l.Sync(); err != nil && err != ErrClosed {
+		l.logger.Error("seglog: periodic fsync failed", "dir", l.dir, "err", err)
 	}
 }
 
@@ -361,9 +367,11 @@ func (l *Log) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
-	if l.stop != nil {
-		close(l.stop)
-		<-l.done
+	if l.flushTimer != nil {
+		// A run under way finishes first; later ones see closed.
+		l.flushMu.Lock()
+		l.flushTimer.Stop()
+		l.flushMu.Unlock()
 	}
 	l.retMu.Lock()
 	defer l.retMu.Unlock()
