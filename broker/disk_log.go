@@ -20,12 +20,18 @@ type diskLog struct {
 	err  error
 }
 
-var _ headerScanner = (*diskLog)(nil)
+var (
+	_ headerScanner     = (*diskLog)(nil)
+	_ validatedAppender = (*diskLog)(nil)
+)
 
+// Append checks the batch whole (CRC included) before storing it, as
+// seglog.Log.Append does: it is the PartitionLog a caller other than the
+// broker may use.
 func (l *diskLog) Append(batch []byte) (int64, error) {
-	base, sync, err := l.AppendDeferred(batch)
+	base, _, sync, err := l.log.AppendDeferred(batch)
 	if err != nil {
-		return 0, err
+		return 0, l.appendErr(err)
 	}
 	if err := sync(); err != nil {
 		return 0, err
@@ -33,19 +39,25 @@ func (l *diskLog) Append(batch []byte) (int64, error) {
 	return base, nil
 }
 
-// AppendDeferred is Append with the fsync of --fsync always (or every=N)
-// left to the caller: the partition releases its lock before it, so that
-// concurrent produces to one partition share an fsync (seglog's group
-// commit) instead of queueing for one each.
-func (l *diskLog) AppendDeferred(batch []byte) (int64, func() error, error) {
-	base, _, sync, err := l.log.AppendDeferred(batch)
+// appendValidated stores a batch the produce handler validated (CRC
+// included: kbatch.Validate) without checking its CRC again, and leaves
+// the fsync of --fsync always (or every=N) to the caller: the partition
+// releases its lock before it, so that concurrent produces to one
+// partition share an fsync (seglog's group commit) instead of queueing for
+// one each.
+func (l *diskLog) appendValidated(batch []byte) (int64, func() error, error) {
+	base, _, sync, err := l.log.AppendDeferredTrusted(batch)
 	if err != nil {
-		if errors.Is(err, seglog.ErrInvalidBatch) {
-			return 0, nil, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
-		}
-		return 0, nil, err
+		return 0, nil, l.appendErr(err)
 	}
 	return base, sync, nil
+}
+
+func (l *diskLog) appendErr(err error) error {
+	if errors.Is(err, seglog.ErrInvalidBatch) {
+		return fmt.Errorf("%w: %w", ErrInvalidBatch, err)
+	}
+	return err
 }
 
 // Read returns whole batches from one segment. When it meets corrupt data it

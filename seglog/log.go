@@ -144,8 +144,31 @@ func (l *Log) Append(batch []byte) (base, last int64, err error) {
 // concurrent appenders share one fsync (group commit) instead of taking
 // turns.
 func (l *Log) AppendDeferred(batch []byte) (base, last int64, wait func() error, err error) {
+	return l.appendDeferred(batch, kbatch.ValidateOne)
+}
+
+// AppendDeferredTrusted is AppendDeferred for a batch whose CRC-32C the
+// caller has already checked, as a broker does with every produced batch
+// before it applies its own rules: it checks the header, the length and
+// the record count, but does not compute the CRC a second time. A batch
+// whose CRC is wrong is stored as it is, and reads report it as corrupt;
+// recovery (Open) and Verify still check every CRC.
+func (l *Log) AppendDeferredTrusted(batch []byte) (base, last int64, wait func() error, err error) {
+	return l.appendDeferred(batch, parseOne)
+}
+
+// parseOne checks that b is exactly one batch, by its header alone.
+func parseOne(b []byte) (kbatch.Header, error) {
+	h, err := kbatch.ParseHeader(b)
+	if err == nil && h.Size() != len(b) {
+		err = fmt.Errorf("%w: batch of %d bytes in %d", kbatch.ErrLength, h.Size(), len(b))
+	}
+	return h, err
+}
+
+func (l *Log) appendDeferred(batch []byte, check func([]byte) (kbatch.Header, error)) (base, last int64, wait func() error, err error) {
 	none := func() error { return nil }
-	h, err := kbatch.ValidateOne(batch)
+	h, err := check(batch)
 	if err != nil {
 		return 0, 0, none, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
 	}
