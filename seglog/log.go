@@ -209,6 +209,7 @@ func (l *Log) appendDeferred(batch []byte, check func([]byte) (kbatch.Header, er
 	if pos == 0 {
 		act.created = now
 	}
+	act.markChecked(pos, pos+size)
 
 	l.mu.Lock()
 	act.size = pos + size
