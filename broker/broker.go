@@ -58,6 +58,9 @@ type Broker struct {
 	// onFetchWait, when set (by tests, before Start), is called each time
 	// a fetch is about to wait for data.
 	onFetchWait func()
+	// noZeroCopy, when set (by tests, before Start), makes every Fetch
+	// answer copy its records, as on TLS connections.
+	noZeroCopy atomic.Bool
 }
 
 // New validates cfg and returns a broker that is not listening yet.

@@ -60,33 +60,81 @@ func (l *diskLog) appendErr(err error) error {
 	return err
 }
 
-// Read returns whole batches from one segment. When it meets corrupt data it
-// returns the good batches before it, if any, and the error (wrapping
+// Read returns whole batches, across segments. When it meets corrupt data
+// it returns the good batches before it, if any, and the error (wrapping
 // ErrCorruptData) only when there are none, so that a consumer gets
 // everything up to the damage, then CORRUPT_MESSAGE.
 func (l *diskLog) Read(offset int64, maxBytes int, dst []byte) ([]byte, error) {
+	sls, _, err := l.readSlices(offset, maxBytes, nil)
+	if err != nil {
+		return dst, err
+	}
+	return appendSlices(sls, dst)
+}
+
+// readSlices returns the Slices of the whole batches from offset on, one a
+// segment, while their total stays within maxBytes, but always at least
+// one batch when offset < NextOffset (seglog's Read stops at the end of a
+// segment: this goes on into the next), and their total size. Close them,
+// or give them to appendSlices.
+func (l *diskLog) readSlices(offset int64, maxBytes int, sls []seglog.Slice) ([]seglog.Slice, int, error) {
 	sl, err := l.log.Read(offset, maxBytes)
 	if err != nil {
 		switch {
 		case errors.Is(err, seglog.ErrOffsetOutOfRange):
-			return dst, fmt.Errorf("%w: %w", ErrOffsetOutOfRange, err)
+			return sls, 0, fmt.Errorf("%w: %w", ErrOffsetOutOfRange, err)
 		case errors.Is(err, seglog.ErrCorrupt):
-			return dst, fmt.Errorf("%w: %w", ErrCorruptData, err)
+			return sls, 0, fmt.Errorf("%w: %w", ErrCorruptData, err)
 		}
-		return dst, err
+		return sls, 0, err
 	}
-	defer sl.Close()
-	out, err := sl.AppendTo(dst)
-	if err != nil {
-		if errors.Is(err, seglog.ErrCorrupt) {
-			if len(out) > len(dst) {
-				return out, nil // the next fetch, from the damage on, gets the error
-			}
-			return dst, fmt.Errorf("%w: %w", ErrCorruptData, err)
+	n := sl.Len()
+	if n == 0 {
+		return sls, 0, nil
+	}
+	sls = append(sls, sl)
+	for n < maxBytes && sl.NextOffset() < l.log.NextOffset() {
+		// An error here (damage, a segment just deleted) is the next
+		// fetch's, from where this one ends.
+		if sl, err = l.log.Read(sl.NextOffset(), maxBytes-n); err != nil {
+			break
 		}
-		return dst, err
+		if sl.Len() == 0 || sl.Len() > maxBytes-n {
+			sl.Close()
+			break
+		}
+		n += sl.Len()
+		sls = append(sls, sl)
 	}
-	return out, nil
+	return sls, n, nil
+}
+
+// appendSlices appends the bytes of sls to dst, checking every batch, and
+// closes them. On corrupt data it returns the good batches before it, if
+// any, else the error (wrapping ErrCorruptData).
+func appendSlices(sls []seglog.Slice, dst []byte) ([]byte, error) {
+	defer closeSlices(sls)
+	orig := len(dst)
+	for _, sl := range sls {
+		out, err := sl.AppendTo(dst)
+		switch {
+		case err == nil:
+			dst = out
+			continue
+		case len(out) > orig:
+			return out, nil // the next fetch, from the damage on, gets the error
+		case errors.Is(err, seglog.ErrCorrupt):
+			return dst[:orig], fmt.Errorf("%w: %w", ErrCorruptData, err)
+		}
+		return dst[:orig], err
+	}
+	return dst, nil
+}
+
+func closeSlices(sls []seglog.Slice) {
+	for _, sl := range sls {
+		sl.Close()
+	}
 }
 
 func (l *diskLog) StartOffset() int64 { return l.log.StartOffset() }
