@@ -32,7 +32,12 @@ type Log struct {
 	active   *segment   // written under wmu and mu
 	writeSeq uint64     // appends so far
 
+	// Group commit: one fsync at a time; those who wait for it are all
+	// woken when it ends (syncDone), so that the ones it covers return at
+	// once instead of queueing behind the next.
 	syncMu    sync.Mutex
+	syncDone  *sync.Cond   // on syncMu
+	syncing   bool         // an fsync is under way; guarded by syncMu
 	syncedSeq uint64       // guarded by syncMu
 	syncs     atomic.Int64 // fsyncs of the active segment, for tests
 
@@ -67,6 +72,7 @@ func newLog(dir string, o Options, segs []*segment) *Log {
 		// that much to write.
 		earlyFlush: max(o.SegmentBytes/8, 1<<20),
 	}
+	l.syncDone = sync.NewCond(&l.syncMu)
 	if o.Flush.mode == flushInterval {
 		l.flushTimer = time.AfterFunc(time.Hour, l.flushTick)
 		l.flushTimer.Stop()
@@ -348,26 +354,38 @@ func (l *Log) Sync() error {
 
 // syncTo makes appends up to seq durable. Callers arriving while another
 // fsync runs wait for it and usually find their appends covered (group
-// commit).
+// commit); the first one it does not cover starts the next, for everything
+// appended by then.
 func (l *Log) syncTo(seq uint64) error {
 	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	for l.syncedSeq < seq && l.syncing {
+		l.syncDone.Wait()
+	}
 	if l.syncedSeq >= seq {
+		l.syncMu.Unlock()
 		return nil
 	}
+	l.syncing = true
+	l.syncMu.Unlock()
+
 	l.mu.RLock()
 	target, act := l.writeSeq, l.active
 	l.mu.RUnlock()
 	// Segments sealed since were fsynced when they rolled, before any
 	// write to a later one.
-	if err := l.fsyncSegment(act); err != nil {
-		if err != ErrClosed {
-			l.fail(err)
-		}
-		return err
+	err := l.fsyncSegment(act)
+	if err != nil && err != ErrClosed {
+		l.fail(err)
 	}
-	l.syncedSeq = target
-	return nil
+
+	l.syncMu.Lock()
+	l.syncing = false
+	if err == nil {
+		l.syncedSeq = target
+	}
+	l.syncDone.Broadcast()
+	l.syncMu.Unlock()
+	return err
 }
 
 // flushTick is FlushInterval's fsync, run by the timer (on a goroutine of
