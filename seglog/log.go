@@ -41,6 +41,14 @@ type Log struct {
 	syncedSeq uint64       // guarded by syncMu
 	syncs     atomic.Int64 // fsyncs of the active segment, for tests
 
+	// FlushAlways: what the last fsync did, for the next one to wait for
+	// the appenders it released (see gatherFor). Guarded by syncMu.
+	lastCover  uint64        // appends the last fsync covered
+	lastEnd    uint64        // writeSeq when it ended
+	lastSync   time.Duration // how long it took
+	gatherSkip int           // fsyncs to start without waiting, after a wait in vain
+	gather     atomic.Pointer[gathering]
+
 	failure atomic.Pointer[error] // a failed write or fsync: appends stop
 
 	// Background fsync of the active segment ahead of its roll, every
@@ -229,6 +237,9 @@ func (l *Log) appendDeferred(batch []byte, check func([]byte) (kbatch.Header, er
 	l.writeSeq++
 	seq := l.writeSeq
 	l.mu.Unlock()
+	if g := l.gather.Load(); g != nil && seq >= g.target {
+		g.reached()
+	}
 
 	if act.size-act.bgMark >= l.earlyFlush && l.opts.Flush.mode != flushAlways &&
 		l.bgSyncing.CompareAndSwap(false, true) {
@@ -366,26 +377,84 @@ func (l *Log) syncTo(seq uint64) error {
 		return nil
 	}
 	l.syncing = true
+	wait := l.gatherFor()
 	l.syncMu.Unlock()
+	wait()
 
 	l.mu.RLock()
 	target, act := l.writeSeq, l.active
 	l.mu.RUnlock()
 	// Segments sealed since were fsynced when they rolled, before any
 	// write to a later one.
+	start := time.Now()
 	err := l.fsyncSegment(act)
+	took := time.Since(start)
 	if err != nil && err != ErrClosed {
 		l.fail(err)
 	}
+	l.mu.RLock()
+	end := l.writeSeq
+	l.mu.RUnlock()
 
 	l.syncMu.Lock()
 	l.syncing = false
 	if err == nil {
+		l.lastCover, l.lastEnd, l.lastSync = target-l.syncedSeq, end, took
 		l.syncedSeq = target
 	}
 	l.syncDone.Broadcast()
 	l.syncMu.Unlock()
 	return err
+}
+
+// gathering is an fsync waiting for appends up to target.
+type gathering struct {
+	target uint64
+	once   sync.Once
+	ch     chan struct{}
+}
+
+func (g *gathering) reached() { g.once.Do(func() { close(g.ch) }) }
+
+// gatherFor (syncMu held, by the caller about to fsync under FlushAlways)
+// returns what to wait for before the fsync: the appenders that the last
+// fsync released come back with their next append a moment after it
+// ended, and an fsync started at once would leave them for the next one,
+// splitting steady appenders into two groups that take turns. So it waits
+// until as many appends as the last fsync covered have arrived since it
+// ended, for about as long as that fsync took (0.2 to 2ms). A lone
+// appender never waits (the last fsync covered one append); after a wait
+// in vain (appenders gone elsewhere) the next two fsyncs start at once.
+func (l *Log) gatherFor() func() {
+	none := func() {}
+	if l.opts.Flush.mode != flushAlways || l.lastCover < 2 || l.closed.Load() {
+		return none
+	}
+	if l.gatherSkip > 0 {
+		l.gatherSkip--
+		return none
+	}
+	g := &gathering{target: l.lastEnd + l.lastCover, ch: make(chan struct{})}
+	window := min(max(l.lastSync, 200*time.Microsecond), 2*time.Millisecond)
+	return func() {
+		l.gather.Store(g)
+		defer l.gather.Store(nil)
+		l.mu.RLock()
+		now := l.writeSeq
+		l.mu.RUnlock()
+		if now >= g.target {
+			return
+		}
+		t := time.NewTimer(window)
+		defer t.Stop()
+		select {
+		case <-g.ch:
+		case <-t.C:
+			l.syncMu.Lock()
+			l.gatherSkip = 2
+			l.syncMu.Unlock()
+		}
+	}
 }
 
 // flushTick is FlushInterval's fsync, run by the timer (on a goroutine of
