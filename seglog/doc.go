@@ -13,6 +13,10 @@
 //	b, err := s.AppendTo(buf)             // or s.WriteTo(conn)
 //	s.Close()
 //
+// WriteTo to a TCP connection on Linux sends the bytes with sendfile(2)
+// once they are known valid (Slice.Checked): appended or recovered by this
+// process, or read and checked once.
+//
 // # Layout
 //
 // A log is a directory of segments. A segment is named by its base offset,
@@ -136,8 +140,10 @@
 // # Open files
 //
 // Segment file handles are opened on demand through a FileCache, which
-// closes the least recently used idle handle when more than its bound are
-// open. Share one FileCache between all the Logs of a process to bound its
+// closes an idle handle not used lately (the clock algorithm, an
+// approximate LRU) when more than its bound are open; pinning an open
+// handle for a read or write is an atomic operation, without the cache's
+// lock. Share one FileCache between all the Logs of a process to bound its
 // open files however many partitions it has. A sealed segment whose handle
 // was closed also drops its index from memory and costs a few hundred
 // bytes until it is read again.
