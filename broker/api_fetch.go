@@ -8,7 +8,9 @@ package broker
 // batch of the first partition with data is always returned whole so that
 // the consumer progresses (KIP-74). A partition with nothing to return
 // carries an empty, non-null records field: librdkafka reads null as a
-// broken message set.
+// broken message set. On disk, one partition's answer goes on across
+// segment boundaries; on a plain TCP connection its checked bytes go from
+// the segment files to the socket with sendfile(2) (see zerocopy.go).
 //
 // When less than MinBytes is available, the request waits up to MaxWaitMillis
 // for appends to the partitions it reads; each append wakes the fetches
@@ -26,6 +28,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/merlinkafka/merlin/seglog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -102,11 +105,21 @@ func (c *conn) handleFetch(req *kmsg.FetchRequest) (kmsg.Response, error) {
 	}
 }
 
-// fetchSpan locates one partition's records in c.scratch.
+// fetchSpan locates one partition's records: in c.scratch, or in slices
+// of segment files that the connection sends as they are (zero copy).
 type fetchSpan struct {
 	topic, partition int
 	start, end       int
+	slices           []seglog.Slice
 }
+
+// sliceReader is a PartitionLog (the disk storage's) that can hand out its
+// batches as slices of segment files instead of copying them.
+type sliceReader interface {
+	readSlices(offset int64, maxBytes int, sls []seglog.Slice) ([]seglog.Slice, int, error)
+}
+
+var _ sliceReader = (*diskLog)(nil)
 
 // buildFetch reads what is available now. It returns the answer, how many
 // record bytes it holds, whether an error makes it due at once, and the
@@ -122,6 +135,7 @@ func (c *conn) buildFetch(req *kmsg.FetchRequest, watches []fetchWatch) (*kmsg.F
 		c.scratch = getBuf(minPooled)
 	}
 	c.scratch = c.scratch[:0]
+	c.dropPending() // an earlier build of this answer, before a wait
 	var spans []fetchSpan
 	budget := int(req.MaxBytes)
 	urgent := false
@@ -159,7 +173,12 @@ func (c *conn) buildFetch(req *kmsg.FetchRequest, watches []fetchWatch) (*kmsg.F
 	}
 	bytes := 0
 	for _, s := range spans {
-		resp.Topics[s.topic].Partitions[s.partition].RecordBatches = c.scratch[s.start:s.end:s.end]
+		fp := &resp.Topics[s.topic].Partitions[s.partition]
+		if s.slices != nil {
+			fp.RecordBatches = c.pend(s.slices, s.end-s.start)
+		} else {
+			fp.RecordBatches = c.scratch[s.start:s.end:s.end]
+		}
 		bytes += s.end - s.start
 	}
 	return resp, bytes, urgent, watches
@@ -207,8 +226,20 @@ func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp 
 	}
 	limit := max(min(int(rp.PartitionMaxBytes), *budget), 0)
 	before := len(c.scratch)
+	var sls []seglog.Slice
+	var n int
 	var err error
-	c.scratch, err = p.log.Read(rp.FetchOffset, limit, c.scratch)
+	if sr, ok := p.log.(sliceReader); ok && c.zeroCopy() {
+		sls, n, err = sr.readSlices(rp.FetchOffset, limit, nil)
+		if err == nil && !allChecked(sls) {
+			// Bytes never checked yet are checked as they are copied.
+			c.scratch, err = appendSlices(sls, c.scratch)
+			sls, n = nil, len(c.scratch)-before
+		}
+	} else {
+		c.scratch, err = p.log.Read(rp.FetchOffset, limit, c.scratch)
+		n = len(c.scratch) - before
+	}
 	if err != nil {
 		c.scratch = c.scratch[:before]
 		if errors.Is(err, ErrOffsetOutOfRange) {
@@ -226,17 +257,26 @@ func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp 
 	// high watermark that covers them (it only grows).
 	hw := p.log.NextOffset()
 	fp.HighWatermark, fp.LastStableOffset = hw, hw
-	n := len(c.scratch) - before
 	if n > limit && !first {
 		// Only the first partition with data may exceed the limits.
 		c.scratch = c.scratch[:before]
+		closeSlices(sls)
 		return 0
 	}
 	if n > 0 {
 		*budget -= n
-		*spans = append(*spans, fetchSpan{topic: ti, partition: pi, start: before, end: before + n})
+		*spans = append(*spans, fetchSpan{topic: ti, partition: pi, start: before, end: before + n, slices: sls})
 	}
 	return 0
+}
+
+func allChecked(sls []seglog.Slice) bool {
+	for _, sl := range sls {
+		if !sl.Checked() {
+			return false
+		}
+	}
+	return true
 }
 
 // topicByID looks a topic up by id.

@@ -86,15 +86,7 @@ func BenchmarkProduceHandler(b *testing.B) {
 	if err := br.Cluster().CreateTopic("bench", 1); err != nil {
 		b.Fatal(err)
 	}
-	var bd kbatch.Builder
-	value := bytes.Repeat([]byte{'v'}, 100)
-	for range 1000 {
-		bd.Add(1, nil, value)
-	}
-	batch, err := bd.AppendBatch(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	batch := benchBatch(b, 1000, 100)
 	frame := produceFrame(b, batch)
 	c := newConn(br, nil)
 	b.ReportAllocs()
@@ -147,3 +139,17 @@ func (l *copyLog) StartOffset() int64                      { return 0 }
 func (l *copyLog) NextOffset() int64                       { return l.next }
 func (l *copyLog) OffsetForTime(int64) (int64, bool)       { return 0, false }
 func (l *copyLog) Close() error                            { return nil }
+
+// benchBatch builds a batch of n records of valueSize bytes, without keys.
+func benchBatch(b *testing.B, n, valueSize int) []byte {
+	var bd kbatch.Builder
+	value := bytes.Repeat([]byte{'v'}, valueSize)
+	for range n {
+		bd.Add(1, nil, value)
+	}
+	batch, err := bd.AppendBatch(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return batch
+}

@@ -5,13 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/merlinkafka/merlin/internal/errs"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/merlinkafka/merlin/internal/errs"
 )
 
 // Errors returned by Broker methods.

@@ -75,6 +75,13 @@ type conn struct {
 	out     []byte // answers not yet written
 	scratch []byte // fetch answer records
 
+	// Zero-copy fetch records (see zerocopy.go): those of the answer being
+	// built, and those to send within out.
+	pending      []pendingRecords
+	sections     []outSection
+	sectionBytes int
+	markerKey    uint64
+
 	// onFlush, in tests without a socket, receives what would be written.
 	onFlush func([]byte)
 
@@ -209,7 +216,7 @@ func (c *conn) step() error {
 		return err
 	}
 	c.afterFrame()
-	if len(c.out) >= writeThreshold {
+	if len(c.out)+c.sectionBytes >= writeThreshold {
 		return c.flush()
 	}
 	return nil
@@ -412,6 +419,8 @@ func (c *conn) freeBuffers() {
 	c.dropReadBuffer()
 	c.rbuf, c.rpos, c.rend = c.idle[:], 0, 0
 	c.out = c.out[:0]
+	c.dropPending()
+	c.dropSections()
 	c.releaseBuffers()
 }
 
@@ -420,7 +429,8 @@ func (c *conn) flush() error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	c.b.stats.sent(c, len(c.out))
+	c.b.stats.sent(c, len(c.out)+c.sectionBytes)
+	defer c.dropSections()
 	var err error
 	switch {
 	case c.nc != nil:
@@ -432,9 +442,9 @@ func (c *conn) flush() error {
 			deadline = time.Now().Add(d)
 		}
 		if err = c.nc.SetWriteDeadline(deadline); err == nil {
-			_, err = c.nc.Write(c.out)
+			err = c.writeOut()
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				err = fmt.Errorf("%w: writing %d bytes of answers took over %v (IdleTimeout)", errNotReading, len(c.out), c.b.cfg.IdleTimeout)
+				err = fmt.Errorf("%w: writing %d bytes of answers took over %v (IdleTimeout)", errNotReading, len(c.out)+c.sectionBytes, c.b.cfg.IdleTimeout)
 			}
 		}
 	case c.onFlush != nil:

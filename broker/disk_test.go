@@ -88,6 +88,23 @@ func TestDiskLogRefusesInvalidBatch(t *testing.T) {
 	}
 }
 
+// The produce handler checks a batch's CRC and the disk log trusts it
+// (appendValidated): a corrupt batch is still answered CORRUPT_MESSAGE and
+// never stored.
+func TestDiskProduceRefusesCorruptBatch(t *testing.T) {
+	b := startBroker(t, Config{Storage: openDisk(t, t.TempDir(), DiskOptions{})})
+	createTopic(t, b, "crc", 1)
+	rc := dialRaw(t, b.Addr())
+	bad := buildBatch(t, 3, 1, nil)
+	bad[len(bad)-1] ^= 0xff
+	if p := rc.produce("crc", 0, bad); p.ErrorCode != kerr.CorruptMessage.Code {
+		t.Fatalf("bad CRC: error %d, want CORRUPT_MESSAGE", p.ErrorCode)
+	}
+	if p := rc.produce("crc", 0, buildBatch(t, 2, 1, nil)); p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("good batch after the bad one: %+v, want base offset 0", p)
+	}
+}
+
 // stubLog is a PartitionLog whose Append fails with a given error.
 type stubLog struct {
 	copyLog

@@ -113,9 +113,12 @@ func (c *conn) handle(frame []byte) error {
 	resp, err := api.handle(c, h, req)
 	c.b.stats.answered(c, h, resp, err)
 	if err != nil || resp == nil {
+		c.dropPending()
 		return err
 	}
-	c.appendResponse(h, resp)
+	if err := c.appendResponse(h, resp); err != nil {
+		return err
+	}
 	return c.afterAnswer()
 }
 
@@ -123,7 +126,10 @@ func (c *conn) handle(frame []byte) error {
 // section of response header v1 for flexible versions (never for
 // ApiVersions, whose answers keep header v0 so that clients can read them
 // before they know our versions), then the body.
-func (c *conn) appendResponse(h reqHeader, resp kmsg.Response) {
+//
+// The records of a zero-copy Fetch answer (see zerocopy.go) are not in the
+// body: their lengths are, and the frame's length counts them.
+func (c *conn) appendResponse(h reqHeader, resp kmsg.Response) error {
 	if c.out == nil {
 		c.out = getBuf(minPooled)
 	}
@@ -134,5 +140,14 @@ func (c *conn) appendResponse(h reqHeader, resp kmsg.Response) {
 		c.out = append(c.out, 0)
 	}
 	c.out = resp.AppendTo(c.out)
-	binary.BigEndian.PutUint32(c.out[start:], uint32(len(c.out)-start-4))
+	extra := 0
+	if len(c.pending) > 0 {
+		var err error
+		if extra, err = c.spliceSections(start, resp.IsFlexible()); err != nil {
+			c.dropPending()
+			return err
+		}
+	}
+	binary.BigEndian.PutUint32(c.out[start:], uint32(len(c.out)-start-4+extra))
+	return nil
 }

@@ -104,7 +104,13 @@ type NodeFaults struct {
 	// onFetchWait, when set (by tests, before the broker starts), is
 	// called each time a fetch is about to wait for data.
 	onFetchWait func()
+	// copyFetch, set by tests, makes every Fetch answer copy its records,
+	// as on TLS connections, instead of sending them with sendfile.
+	copyFetch atomic.Bool
 }
+
+// copiesFetch reports whether Fetch answers must copy their records.
+func (f *NodeFaults) copiesFetch() bool { return f != nil && f.copyFetch.Load() }
 
 // Pause makes the broker stop answering: connections are still accepted and
 // requests read, but each waits, unanswered, until Resume.

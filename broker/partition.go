@@ -69,17 +69,18 @@ type appendResult struct {
 	err       error // the storage error behind KAFKA_STORAGE_ERROR
 }
 
-// append stores a validated batch received by node, applying leadership and
-// idempotence rules. It may patch the batch's leader epoch in place.
-// deferredAppender is a PartitionLog whose Append can leave the fsync its
-// flush policy calls for to the caller (the disk storage's): append then
+// validatedAppender is a PartitionLog (the disk storage's) that can store a
+// batch the produce handler validated without checking its CRC again, and
+// leave the fsync its flush policy calls for to the caller: append then
 // releases the partition lock before waiting for it, so that concurrent
 // produces share one fsync. A batch is readable before it is durable, as
 // on Kafka; its producer is answered only once it is durable.
-type deferredAppender interface {
-	AppendDeferred(batch []byte) (base int64, sync func() error, err error)
+type validatedAppender interface {
+	appendValidated(batch []byte) (base int64, sync func() error, err error)
 }
 
+// append stores a validated batch received by node, applying leadership and
+// idempotence rules. It may patch the batch's leader epoch in place.
 func (p *partition) append(node int32, batch []byte, h kbatch.Header) appendResult {
 	res, sync := p.appendLocked(node, batch, h)
 	if sync == nil {
@@ -125,8 +126,8 @@ func (p *partition) appendLocked(node int32, batch []byte, h kbatch.Header) (app
 	var base int64
 	var sync func() error
 	var err error
-	if da, ok := p.log.(deferredAppender); ok {
-		base, sync, err = da.AppendDeferred(batch)
+	if va, ok := p.log.(validatedAppender); ok {
+		base, sync, err = va.appendValidated(batch)
 	} else {
 		base, err = p.log.Append(batch)
 	}

@@ -4,14 +4,21 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // FileCache bounds the number of segment files held open by the Logs that
-// share it, closing the least recently used idle handle to make room (poe
+// share it, closing a least recently used idle handle to make room (poe
 // called this hibernation). A handle is pinned only while a read, write or
 // fsync uses it; a Slice does not pin one between reads. When every handle
 // is pinned the cache lets the count exceed its bound until a handle is
 // released, rather than block.
+//
+// Pinning an open handle and unpinning it are atomic operations on the
+// file's own counter: appends and reads of open files never take the
+// cache's lock, which only opening, closing and eviction do. Recency is
+// approximate (the clock algorithm: a use marks the handle, and eviction
+// gives a marked handle a second chance).
 //
 // Closing an idle sealed segment's handle also drops the segment's index
 // from memory; it is read back from its files on the next use.
@@ -20,11 +27,12 @@ import (
 type FileCache struct {
 	mu        sync.Mutex
 	max       int
-	open      int // handles open or being opened
+	open      atomic.Int64 // handles open or being opened; written under mu
+	listed    int          // handles in lru
 	peak      int
 	opens     int64
 	evictions int64
-	lru       cachedFile // sentinel of a circular list, most recent first
+	lru       cachedFile // sentinel of a circular list, newest first
 }
 
 // FileCacheStats is a snapshot of a FileCache's counters.
@@ -51,7 +59,7 @@ func NewFileCache(maxOpen int) *FileCache {
 func (c *FileCache) Stats() FileCacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return FileCacheStats{Max: c.max, Open: c.open, Peak: c.peak, Opens: c.opens, Evictions: c.evictions}
+	return FileCacheStats{Max: c.max, Open: int(c.open.Load()), Peak: c.peak, Opens: c.opens, Evictions: c.evictions}
 }
 
 // cachedFile is one file whose handle the cache opens on demand.
@@ -62,45 +70,50 @@ type cachedFile struct {
 	path   string     // guarded by openMu
 	flag   int        // guarded by openMu
 
+	// refs is -1 while the file is not open (or is being opened or
+	// closed), else the number of pins. Moving it from -1 or to -1 takes
+	// c.mu; pinning an open file is a compare-and-swap from n >= 0 to n+1.
+	refs    atomic.Int32
+	f       atomic.Pointer[os.File] // set while refs >= 0
+	used    atomic.Bool             // pinned since eviction last looked
+	removed atomic.Bool
+
 	// Guarded by c.mu.
-	f          *os.File
-	refs       int
-	removed    bool
 	prev, next *cachedFile
 	onEvict    func() // called with c.mu held: must be quick and not lock c.mu
 }
 
 func (c *FileCache) newFile(path string, flag int, onEvict func()) *cachedFile {
-	return &cachedFile{c: c, path: path, flag: flag, onEvict: onEvict}
+	e := &cachedFile{c: c, path: path, flag: flag, onEvict: onEvict}
+	e.refs.Store(-1)
+	return e
 }
 
 // acquire returns the open file, opening it if needed, and pins it until
 // release.
 func (e *cachedFile) acquire() (*os.File, error) {
-	c := e.c
-	c.mu.Lock()
-	if f := e.hitLocked(); f != nil {
-		c.mu.Unlock()
+	if f, ok := e.pin(); ok {
+		if e.removed.Load() {
+			e.release()
+			return nil, ErrClosed
+		}
 		return f, nil
 	}
-	c.mu.Unlock()
 
 	e.openMu.Lock()
 	defer e.openMu.Unlock()
+	c := e.c
 	c.mu.Lock()
-	if e.removed {
+	if e.removed.Load() {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if f := e.hitLocked(); f != nil {
+	if f, ok := e.pin(); ok {
 		c.mu.Unlock()
 		return f, nil
 	}
 	c.trimLocked(c.max - 1)
-	c.open++ // reserve the slot while opening without the lock
-	if c.open > c.peak {
-		c.peak = c.open
-	}
+	c.peak = max(c.peak, int(c.open.Add(1))) // reserve the slot while opening without the lock
 	c.mu.Unlock()
 
 	f, err := os.OpenFile(e.path, e.flag, 0o644)
@@ -108,36 +121,51 @@ func (e *cachedFile) acquire() (*os.File, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
-		c.open--
+		c.open.Add(-1)
 		return nil, fmt.Errorf("seglog: %w", err)
 	}
+	if e.removed.Load() {
+		f.Close()
+		c.open.Add(-1)
+		return nil, ErrClosed
+	}
 	c.opens++
-	e.f, e.refs = f, 1
+	e.f.Store(f)
+	e.used.Store(true)
 	e.pushFrontLocked()
+	e.refs.Store(1)
 	return f, nil
 }
 
-func (e *cachedFile) hitLocked() *os.File {
-	if e.f == nil || e.removed {
-		return nil
+// pin pins the file if it is open.
+func (e *cachedFile) pin() (*os.File, bool) {
+	for {
+		n := e.refs.Load()
+		if n < 0 {
+			return nil, false
+		}
+		if e.refs.CompareAndSwap(n, n+1) {
+			if !e.used.Load() {
+				e.used.Store(true)
+			}
+			return e.f.Load(), true
+		}
 	}
-	e.refs++
-	e.unlinkLocked()
-	e.pushFrontLocked()
-	return e.f
 }
 
 // release unpins the file acquired by acquire.
 func (e *cachedFile) release() {
-	c := e.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e.refs--
-	if e.refs > 0 {
+	if e.refs.Add(-1) > 0 {
 		return
 	}
-	if e.removed {
-		e.closeLocked()
+	c := e.c
+	if !e.removed.Load() && c.open.Load() <= int64(c.max) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.removed.Load() {
+		e.closeIdleLocked()
 		return
 	}
 	c.trimLocked(c.max)
@@ -149,10 +177,8 @@ func (e *cachedFile) remove() {
 	c := e.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e.removed = true
-	if e.refs == 0 {
-		e.closeLocked()
-	}
+	e.removed.Store(true)
+	e.closeIdleLocked()
 }
 
 // rename renames the file on disk and makes later opens use the new name.
@@ -179,30 +205,40 @@ func (e *cachedFile) currentPath() string {
 	return e.path
 }
 
-// trimLocked closes idle handles, least recently used first, until at most
-// limit are open or only pinned ones are left.
+// trimLocked closes idle handles, oldest first, until at most limit are
+// open or only pinned ones are left. A handle used since it was last
+// looked at gets a second chance: it moves to the front instead. The walk
+// looks at each handle at most about twice, however busy the others are.
 func (c *FileCache) trimLocked(limit int) {
-	for e := c.lru.prev; e != &c.lru && c.open > limit; {
+	steps := 2*c.listed + 1
+	for e := c.lru.prev; e != &c.lru && c.open.Load() > int64(limit) && steps > 0; steps-- {
 		prev := e.prev
-		if e.refs == 0 {
-			e.closeLocked()
+		switch {
+		case e.refs.Load() != 0:
+		case e.used.Load():
+			e.used.Store(false)
+			e.unlinkLocked()
+			e.pushFrontLocked()
+		case e.closeIdleLocked():
 			c.evictions++
 		}
 		e = prev
 	}
 }
 
-func (e *cachedFile) closeLocked() {
-	if e.f == nil {
-		return
+// closeIdleLocked closes the handle if it is open and unpinned, and says
+// whether it did.
+func (e *cachedFile) closeIdleLocked() bool {
+	if !e.refs.CompareAndSwap(0, -1) {
+		return false
 	}
-	e.f.Close() // read handles, or data already written: nothing to lose
-	e.f = nil
+	e.f.Swap(nil).Close() // read handles, or data already written: nothing to lose
 	e.unlinkLocked()
-	e.c.open--
+	e.c.open.Add(-1)
 	if e.onEvict != nil {
 		e.onEvict()
 	}
+	return true
 }
 
 func (e *cachedFile) pushFrontLocked() {
@@ -210,6 +246,7 @@ func (e *cachedFile) pushFrontLocked() {
 	e.prev, e.next = h, h.next
 	h.next.prev = e
 	h.next = e
+	e.c.listed++
 }
 
 func (e *cachedFile) unlinkLocked() {
@@ -219,4 +256,5 @@ func (e *cachedFile) unlinkLocked() {
 	e.prev.next = e.next
 	e.next.prev = e.prev
 	e.prev, e.next = nil, nil
+	e.c.listed--
 }

@@ -1,8 +1,11 @@
 package seglog
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -88,5 +91,60 @@ func TestFileCacheOverflowWhilePinned(t *testing.T) {
 	b.release()
 	if st := c.Stats(); st.Open != 1 {
 		t.Fatalf("back under the bound: %+v", st)
+	}
+}
+
+// Goroutines pin, read and unpin more files than the cache holds, while
+// others are removed: every pinned handle reads its own file, none is
+// closed under a reader, and the bound holds again once all are unpinned.
+// Run it with -race.
+func TestFileCacheConcurrentPins(t *testing.T) {
+	const files, limit, workers, rounds = 12, 4, 8, 300
+	c := NewFileCache(limit)
+	dir := t.TempDir()
+	es := make([]*cachedFile, files)
+	for i := range es {
+		path := filepath.Join(dir, fmt.Sprintf("f%d", i))
+		if err := os.WriteFile(path, []byte{byte(i)}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		es[i] = c.newFile(path, os.O_RDONLY, nil)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			var b [1]byte
+			for r := range rounds {
+				i := (w*7 + r*5) % files
+				f, err := es[i].acquire()
+				if err != nil {
+					if i >= files-2 && errors.Is(err, ErrClosed) {
+						continue // removed below
+					}
+					t.Error(err)
+					return
+				}
+				_, err = f.ReadAt(b[:], 0)
+				es[i].release()
+				if err != nil || b[0] != byte(i) {
+					t.Errorf("file %d read %d, %v", i, b[0], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		es[files-1].remove()
+		es[files-2].remove()
+	})
+	wg.Wait()
+	if st := c.Stats(); st.Open > limit || st.Opens < files-2 {
+		t.Fatalf("after the pins: %+v, bound %d", st, limit)
+	}
+	for _, e := range es {
+		e.remove()
+	}
+	if st := c.Stats(); st.Open != 0 {
+		t.Fatalf("%d handles open after removing every file", st.Open)
 	}
 }

@@ -13,6 +13,10 @@
 //	b, err := s.AppendTo(buf)             // or s.WriteTo(conn)
 //	s.Close()
 //
+// WriteTo to a TCP connection on Linux sends the bytes with sendfile(2)
+// once they are known valid (Slice.Checked): appended or recovered by this
+// process, or read and checked once.
+//
 // # Layout
 //
 // A log is a directory of segments. A segment is named by its base offset,
@@ -74,8 +78,9 @@
 //	every=N     every batch up to the last multiple of N records; at most
 //	            the last N-1 records appended can be lost
 //	interval=T  (the default, T = 1s) every batch appended before the
-//	            last fsync, which runs every T in a background goroutine:
-//	            at most about T of appends can be lost
+//	            last fsync, which runs T after the first append since the
+//	            one before (from a timer): at most about T of appends can
+//	            be lost
 //	never       every batch in a sealed segment; the active segment's
 //	            appends since its last fsync depend on the OS's writeback
 //
@@ -135,8 +140,10 @@
 // # Open files
 //
 // Segment file handles are opened on demand through a FileCache, which
-// closes the least recently used idle handle when more than its bound are
-// open. Share one FileCache between all the Logs of a process to bound its
+// closes an idle handle not used lately (the clock algorithm, an
+// approximate LRU) when more than its bound are open; pinning an open
+// handle for a read or write is an atomic operation, without the cache's
+// lock. Share one FileCache between all the Logs of a process to bound its
 // open files however many partitions it has. A sealed segment whose handle
 // was closed also drops its index from memory and costs a few hundred
 // bytes until it is read again.

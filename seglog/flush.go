@@ -52,8 +52,9 @@ func FlushEveryN(n int) FlushPolicy {
 	return FlushPolicy{mode: flushEveryN, n: int64(n)}
 }
 
-// FlushInterval fsyncs every d from a goroutine owned by the Log (stopped by
-// Close), when something was appended since the last fsync. Appends do not
+// FlushInterval fsyncs at most d after an append, from a timer the append
+// arms (stopped by Close): an idle log has no fsync, goroutine or wake-up
+// of its own, so that thousands of idle logs cost nothing. Appends do not
 // wait for it. d <= 0 is taken as DefaultFlushInterval.
 func FlushInterval(d time.Duration) FlushPolicy {
 	if d <= 0 {

@@ -65,7 +65,7 @@ func TestFlushPolicies(t *testing.T) {
 		t.Fatalf("Close must fsync once: %d, %v", l.syncs.Load(), err)
 	}
 
-	// interval: the background goroutine fsyncs without appends waiting.
+	// interval: the timer fsyncs without appends waiting.
 	_, l = count(FlushInterval(5*time.Millisecond), 5)
 	synced := func() uint64 {
 		l.syncMu.Lock()
@@ -88,7 +88,7 @@ func TestFlushPolicies(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Close stopped the goroutine: no fsync after it.
+	// Close stopped the timer: no fsync after it.
 	after := l.syncs.Load()
 	time.Sleep(20 * time.Millisecond)
 	if l.syncs.Load() != after {

@@ -32,9 +32,22 @@ type Log struct {
 	active   *segment   // written under wmu and mu
 	writeSeq uint64     // appends so far
 
+	// Group commit: one fsync at a time; those who wait for it are all
+	// woken when it ends (syncDone), so that the ones it covers return at
+	// once instead of queueing behind the next.
 	syncMu    sync.Mutex
+	syncDone  *sync.Cond   // on syncMu
+	syncing   bool         // an fsync is under way; guarded by syncMu
 	syncedSeq uint64       // guarded by syncMu
 	syncs     atomic.Int64 // fsyncs of the active segment, for tests
+
+	// FlushAlways: what the last fsync did, for the next one to wait for
+	// the appenders it released (see gatherFor). Guarded by syncMu.
+	lastCover  uint64        // appends the last fsync covered
+	lastEnd    uint64        // writeSeq when it ended
+	lastSync   time.Duration // how long it took
+	gatherSkip int           // fsyncs to start without waiting, after a wait in vain
+	gather     atomic.Pointer[gathering]
 
 	failure atomic.Pointer[error] // a failed write or fsync: appends stop
 
@@ -46,9 +59,14 @@ type Log struct {
 
 	retMu sync.Mutex // serializes ApplyRetention and Close
 
+	// FlushInterval: a timer armed by the first append after an fsync,
+	// so that an idle log costs neither a goroutine nor a wake-up. flushMu
+	// serializes its runs with Close.
+	flushTimer *time.Timer
+	flushArmed atomic.Bool
+	flushMu    sync.Mutex
+
 	closed atomic.Bool
-	stop   chan struct{}
-	done   chan struct{}
 }
 
 func newLog(dir string, o Options, segs []*segment) *Log {
@@ -62,9 +80,10 @@ func newLog(dir string, o Options, segs []*segment) *Log {
 		// that much to write.
 		earlyFlush: max(o.SegmentBytes/8, 1<<20),
 	}
+	l.syncDone = sync.NewCond(&l.syncMu)
 	if o.Flush.mode == flushInterval {
-		l.stop, l.done = make(chan struct{}), make(chan struct{})
-		go l.flushLoop()
+		l.flushTimer = time.AfterFunc(time.Hour, l.flushTick)
+		l.flushTimer.Stop()
 	}
 	return l
 }
@@ -139,8 +158,31 @@ func (l *Log) Append(batch []byte) (base, last int64, err error) {
 // concurrent appenders share one fsync (group commit) instead of taking
 // turns.
 func (l *Log) AppendDeferred(batch []byte) (base, last int64, wait func() error, err error) {
+	return l.appendDeferred(batch, kbatch.ValidateOne)
+}
+
+// AppendDeferredTrusted is AppendDeferred for a batch whose CRC-32C the
+// caller has already checked, as a broker does with every produced batch
+// before it applies its own rules: it checks the header, the length and
+// the record count, but does not compute the CRC a second time. A batch
+// whose CRC is wrong is stored as it is, and reads report it as corrupt;
+// recovery (Open) and Verify still check every CRC.
+func (l *Log) AppendDeferredTrusted(batch []byte) (base, last int64, wait func() error, err error) {
+	return l.appendDeferred(batch, parseOne)
+}
+
+// parseOne checks that b is exactly one batch, by its header alone.
+func parseOne(b []byte) (kbatch.Header, error) {
+	h, err := kbatch.ParseHeader(b)
+	if err == nil && h.Size() != len(b) {
+		err = fmt.Errorf("%w: batch of %d bytes in %d", kbatch.ErrLength, h.Size(), len(b))
+	}
+	return h, err
+}
+
+func (l *Log) appendDeferred(batch []byte, check func([]byte) (kbatch.Header, error)) (base, last int64, wait func() error, err error) {
 	none := func() error { return nil }
-	h, err := kbatch.ValidateOne(batch)
+	h, err := check(batch)
 	if err != nil {
 		return 0, 0, none, fmt.Errorf("%w: %w", ErrInvalidBatch, err)
 	}
@@ -181,6 +223,7 @@ func (l *Log) AppendDeferred(batch []byte) (base, last int64, wait func() error,
 	if pos == 0 {
 		act.created = now
 	}
+	act.markChecked(pos, pos+size)
 
 	l.mu.Lock()
 	act.size = pos + size
@@ -194,6 +237,9 @@ func (l *Log) AppendDeferred(batch []byte) (base, last int64, wait func() error,
 	l.writeSeq++
 	seq := l.writeSeq
 	l.mu.Unlock()
+	if g := l.gather.Load(); g != nil && seq >= g.target {
+		g.reached()
+	}
 
 	if act.size-act.bgMark >= l.earlyFlush && l.opts.Flush.mode != flushAlways &&
 		l.bgSyncing.CompareAndSwap(false, true) {
@@ -214,6 +260,9 @@ func (l *Log) AppendDeferred(batch []byte) (base, last int64, wait func() error,
 	}
 	l.wmu.Unlock()
 
+	if l.flushTimer != nil && l.flushArmed.CompareAndSwap(false, true) {
+		l.flushTimer.Reset(l.opts.Flush.every)
+	}
 	if needSync {
 		return base, base + count - 1, func() error { return l.syncTo(seq) }, nil
 	}
@@ -316,42 +365,110 @@ func (l *Log) Sync() error {
 
 // syncTo makes appends up to seq durable. Callers arriving while another
 // fsync runs wait for it and usually find their appends covered (group
-// commit).
+// commit); the first one it does not cover starts the next, for everything
+// appended by then.
 func (l *Log) syncTo(seq uint64) error {
 	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
+	for l.syncedSeq < seq && l.syncing {
+		l.syncDone.Wait()
+	}
 	if l.syncedSeq >= seq {
+		l.syncMu.Unlock()
 		return nil
 	}
+	l.syncing = true
+	wait := l.gatherFor()
+	l.syncMu.Unlock()
+	wait()
+
 	l.mu.RLock()
 	target, act := l.writeSeq, l.active
 	l.mu.RUnlock()
 	// Segments sealed since were fsynced when they rolled, before any
 	// write to a later one.
-	if err := l.fsyncSegment(act); err != nil {
-		if err != ErrClosed {
-			l.fail(err)
-		}
-		return err
+	start := time.Now()
+	err := l.fsyncSegment(act)
+	took := time.Since(start)
+	if err != nil && err != ErrClosed {
+		l.fail(err)
 	}
-	l.syncedSeq = target
-	return nil
+	l.mu.RLock()
+	end := l.writeSeq
+	l.mu.RUnlock()
+
+	l.syncMu.Lock()
+	l.syncing = false
+	if err == nil {
+		l.lastCover, l.lastEnd, l.lastSync = target-l.syncedSeq, end, took
+		l.syncedSeq = target
+	}
+	l.syncDone.Broadcast()
+	l.syncMu.Unlock()
+	return err
 }
 
-func (l *Log) flushLoop() {
-	defer close(l.done)
-	t := l.opts.Flush.every
-	tick := time.NewTicker(t)
-	defer tick.Stop()
-	for {
-		select {
-		case <-l.stop:
+// gathering is an fsync waiting for appends up to target.
+type gathering struct {
+	target uint64
+	once   sync.Once
+	ch     chan struct{}
+}
+
+func (g *gathering) reached() { g.once.Do(func() { close(g.ch) }) }
+
+// gatherFor (syncMu held, by the caller about to fsync under FlushAlways)
+// returns what to wait for before the fsync: the appenders that the last
+// fsync released come back with their next append a moment after it
+// ended, and an fsync started at once would leave them for the next one,
+// splitting steady appenders into two groups that take turns. So it waits
+// until as many appends as the last fsync covered have arrived since it
+// ended, for about as long as that fsync took (0.2 to 2ms). A lone
+// appender never waits (the last fsync covered one append); after a wait
+// in vain (appenders gone elsewhere) the next two fsyncs start at once.
+func (l *Log) gatherFor() func() {
+	none := func() {}
+	if l.opts.Flush.mode != flushAlways || l.lastCover < 2 || l.closed.Load() {
+		return none
+	}
+	if l.gatherSkip > 0 {
+		l.gatherSkip--
+		return none
+	}
+	g := &gathering{target: l.lastEnd + l.lastCover, ch: make(chan struct{})}
+	window := min(max(l.lastSync, 200*time.Microsecond), 2*time.Millisecond)
+	return func() {
+		l.gather.Store(g)
+		defer l.gather.Store(nil)
+		l.mu.RLock()
+		now := l.writeSeq
+		l.mu.RUnlock()
+		if now >= g.target {
 			return
-		case <-tick.C:
-			if err := l.Sync(); err != nil && err != ErrClosed {
-				l.logger.Error("seglog: periodic fsync failed", "dir", l.dir, "err", err)
-			}
 		}
+		t := time.NewTimer(window)
+		defer t.Stop()
+		select {
+		case <-g.ch:
+		case <-t.C:
+			l.syncMu.Lock()
+			l.gatherSkip = 2
+			l.syncMu.Unlock()
+		}
+	}
+}
+
+// flushTick is FlushInterval's fsync, run by the timer (on a goroutine of
+// its own) one interval after the first append since the last run.
+// Appends during the fsync arm the timer again.
+func (l *Log) flushTick() {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	if l.closed.Load() {
+		return
+	}
+	l.flushArmed.Store(false)
+	if err := l.Sync(); err != nil && err != ErrClosed {
+		l.logger.Error("seglog: periodic fsync failed", "dir", l.dir, "err", err)
 	}
 }
 
@@ -361,9 +478,11 @@ func (l *Log) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
-	if l.stop != nil {
-		close(l.stop)
-		<-l.done
+	if l.flushTimer != nil {
+		// A run under way finishes first; later ones see closed.
+		l.flushMu.Lock()
+		l.flushTimer.Stop()
+		l.flushMu.Unlock()
 	}
 	l.retMu.Lock()
 	defer l.retMu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -341,5 +342,49 @@ func TestLargeBatches(t *testing.T) {
 			t.Fatalf("%d batches", got)
 		}
 		l.Close()
+	}
+}
+
+// AppendDeferredTrusted skips only the CRC: a batch of the wrong shape is
+// still refused, and a batch with a bad CRC that was stored anyway is
+// reported by reads and cut by recovery.
+func TestAppendTrustedSkipsOnlyTheCRC(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{})
+	two := append(batch(t, 1, 1, 10), batch(t, 1, 1, 10)...)
+	if _, _, _, err := l.AppendDeferredTrusted(two); !errors.Is(err, ErrInvalidBatch) {
+		t.Fatalf("two batches: %v, want ErrInvalidBatch", err)
+	}
+	if _, _, _, err := l.AppendDeferredTrusted(batch(t, 2, 1, 10)[:40]); !errors.Is(err, ErrInvalidBatch) {
+		t.Fatalf("a cut batch: %v, want ErrInvalidBatch", err)
+	}
+	good := batch(t, 3, 1, 10)
+	if _, _, _, err := l.AppendDeferred(slices.Clone(good)); err != nil {
+		t.Fatal(err)
+	}
+	bad := batch(t, 3, 1, 10)
+	bad[len(bad)-1] ^= 0xff
+	if _, _, _, err := l.AppendDeferred(slices.Clone(bad)); !errors.Is(err, ErrInvalidBatch) {
+		t.Fatalf("AppendDeferred of a bad CRC: %v, want ErrInvalidBatch", err)
+	}
+	base, _, wait, err := l.AppendDeferredTrusted(bad)
+	if err != nil || wait() != nil || base != 3 {
+		t.Fatalf("trusted append of a bad CRC: base %d, %v", base, err)
+	}
+	sl, err := l.Read(3, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sl.AppendTo(nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read of the bad batch: %v, want ErrCorrupt", err)
+	}
+	sl.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, Options{})
+	defer l.Close()
+	if n := l.NextOffset(); n != 3 {
+		t.Fatalf("recovery kept offsets up to %d, want the bad batch cut at 3", n)
 	}
 }

@@ -25,33 +25,37 @@ func (l *Log) Read(offset int64, maxBytes int) (Slice, error) {
 	if err != nil || !ok {
 		return Slice{base: offset}, err
 	}
-	pos, base, end, err := v.locateRange(offset, maxBytes)
+	r, err := v.locateRange(offset, maxBytes)
 	if err != nil {
 		v.seg.release()
 		return Slice{}, l.readErr(offset, err)
 	}
-	return Slice{ref: &sliceRef{seg: v.seg}, pos: pos, n: int(end - pos), base: base}, nil
+	return Slice{ref: &sliceRef{seg: v.seg}, pos: r.pos, n: int(r.end - r.pos), base: r.base, next: r.next}, nil
 }
+
+// batchRange is a run of whole batches in a segment: from position pos
+// (base offset base) to end (offset next).
+type batchRange struct{ pos, base, end, next int64 }
 
 // locateRange finds the batch containing offset and the end of the run of
 // whole batches from it that fits in maxBytes (at least one batch). In a
 // sealed segment a mismatch between index and log makes it rebuild the
 // index and try again, once.
-func (v *segView) locateRange(offset int64, maxBytes int) (pos, base, end int64, err error) {
+func (v *segView) locateRange(offset int64, maxBytes int) (batchRange, error) {
 	if offset >= v.next {
-		return 0, 0, 0, corruptf(nil, "offset %d lies in an unreadable part of segment %s, which ends at offset %d", offset, segmentName(v.seg.base), v.next)
+		return batchRange{}, corruptf(nil, "offset %d lies in an unreadable part of segment %s, which ends at offset %d", offset, segmentName(v.seg.base), v.next)
 	}
 	for attempt := 0; ; attempt++ {
 		es, err := v.index()
 		if err != nil {
-			return 0, 0, 0, err
+			return batchRange{}, err
 		}
-		pos, base, end, err = v.locateRangeWith(es, offset, maxBytes)
+		r, err := v.locateRangeWith(es, offset, maxBytes)
 		if err == nil || v.active || attempt > 0 || !errors.Is(err, ErrCorrupt) {
-			return pos, base, end, err
+			return r, err
 		}
 		if _, err := v.seg.rebuildIndex(); err != nil {
-			return 0, 0, 0, err
+			return batchRange{}, err
 		}
 	}
 }
@@ -59,18 +63,19 @@ func (v *segView) locateRange(offset int64, maxBytes int) (pos, base, end int64,
 // locate returns the position and base offset of the batch containing
 // offset.
 func (v *segView) locate(offset int64) (pos, base int64, err error) {
-	pos, base, _, err = v.locateRange(offset, 0)
-	return pos, base, err
+	r, err := v.locateRange(offset, 0)
+	return r.pos, r.base, err
 }
 
-func (v *segView) locateRangeWith(es []entry, offset int64, maxBytes int) (pos, base, end int64, err error) {
+func (v *segView) locateRangeWith(es []entry, offset int64, maxBytes int) (batchRange, error) {
 	k := floorEntry(es, uint32(offset-v.seg.base))
 	if k < 0 {
-		return 0, 0, 0, corruptf(nil, "segment %s has no index entry for offset %d", segmentName(v.seg.base), offset)
+		return batchRange{}, corruptf(nil, "segment %s has no index entry for offset %d", segmentName(v.seg.base), offset)
 	}
 	from, fromBase := int64(es[k].pos), v.seg.base+int64(es[k].rel)
 	var it batchIter
 	defer func() { it.close() }()
+	var pos, base int64
 	if fromBase == offset && v.active {
 		pos, base = from, fromBase // the live index is authoritative
 	} else {
@@ -80,9 +85,9 @@ func (v *segView) locateRangeWith(es []entry, offset int64, maxBytes int) (pos, 
 		for {
 			if !it.next() {
 				if it.err != nil {
-					return 0, 0, 0, it.err
+					return batchRange{}, it.err
 				}
-				return 0, 0, 0, corruptf(nil, "offset %d not found in segment %s", offset, segmentName(v.seg.base))
+				return batchRange{}, corruptf(nil, "offset %d not found in segment %s", offset, segmentName(v.seg.base))
 			}
 			if it.h.LastOffset() >= offset {
 				break
@@ -93,24 +98,26 @@ func (v *segView) locateRangeWith(es []entry, offset int64, maxBytes int) (pos, 
 
 	limit := pos + int64(max(maxBytes, 0))
 	if limit >= v.size {
-		return pos, base, v.size, nil
+		return batchRange{pos, base, v.size, v.next}, nil
 	}
 	// Every batch before an index entry at or below the limit fits: jump
 	// to the last such entry when it is ahead of the walk.
 	live := it.file != nil
 	jumped := false
+	var end, next int64
 	if j := floorPos(es, limit); j >= 0 && int64(es[j].pos) > pos && (!live || int64(es[j].pos) > it.pos) {
 		it.close()
 		from = int64(es[j].pos)
-		it = v.iter(from, v.size, v.seg.base+int64(es[j].rel), int(min(limit-from+kbatch.HeaderSize, walkChunk)))
+		next = v.seg.base + int64(es[j].rel)
+		it = v.iter(from, v.size, next, int(min(limit-from+kbatch.HeaderSize, walkChunk)))
 		end, jumped = from, true
 	} else if !live {
 		it = v.iter(pos, v.size, base, int(min(limit-pos+kbatch.HeaderSize, walkChunk)))
-		end = pos
+		end, next = pos, base
 	} else {
-		end = it.pos // after the batch found above
+		end, next = it.pos, it.h.LastOffset()+1 // after the batch found above
 		if end > limit {
-			return pos, base, end, nil
+			return batchRange{pos, base, end, next}, nil
 		}
 	}
 	walked := false
@@ -118,18 +125,18 @@ func (v *segView) locateRangeWith(es []entry, offset int64, maxBytes int) (pos, 
 		walked = true
 		if it.pos > limit {
 			if it.at == pos {
-				end = it.pos // the first batch, larger than maxBytes
+				end, next = it.pos, it.h.LastOffset()+1 // the first batch, larger than maxBytes
 			}
-			return pos, base, end, nil
+			return batchRange{pos, base, end, next}, nil
 		}
-		end = it.pos
+		end, next = it.pos, it.h.LastOffset()+1
 	}
 	if it.err != nil && (end == pos || (jumped && !walked)) {
 		// Nothing to return, or the index entry jumped to is not a batch
 		// (the caller rebuilds a sealed segment's index and retries).
-		return 0, 0, 0, it.err
+		return batchRange{}, it.err
 	}
-	return pos, base, end, nil // up to a bad batch: the next Read reports it
+	return batchRange{pos, base, end, next}, nil // up to a bad batch: the next Read reports it
 }
 
 // iter returns a header iterator over [from, end) of the segment's file,

@@ -212,6 +212,7 @@ func recoverNewest(dir string, base int64, o *Options) (*segment, error) {
 		}
 	}
 	s.size, s.diskSize, s.next, s.maxTS, s.entries = sc.end, sc.end, sc.next, sc.maxTS, sc.entries
+	s.checked.Store(sc.end)
 	if n := len(sc.entries); n > 0 {
 		s.lastIdx = int64(sc.entries[n-1].pos)
 		now := o.Now()

@@ -35,6 +35,12 @@ type segment struct {
 	refs    atomic.Int32
 	deleted atomic.Bool
 
+	// checked is the length of the segment's prefix known to hold valid
+	// batches: appended by this process (checked before the write),
+	// scanned by recovery, or read and checked once. Slice.WriteTo sends
+	// bytes below it without reading them (sendfile).
+	checked atomic.Int64
+
 	// Guarded by Log.mu while the segment is active; immutable once sealed.
 	sealed   bool
 	size     int64   // end of the last readable batch
@@ -66,6 +72,17 @@ func newSegment(dir string, base int64, o *Options, flag int) *segment {
 	s.file = o.Files.newFile(segmentPath(dir, base, logExt), flag, func() { s.idx.Store(nil) })
 	s.refs.Store(1)
 	return s
+}
+
+// markChecked records that [from, to) holds valid batches, which extends
+// the checked prefix when it starts inside it.
+func (s *segment) markChecked(from, to int64) {
+	for {
+		c := s.checked.Load()
+		if from > c || to <= c || s.checked.CompareAndSwap(c, to) {
+			return
+		}
+	}
 }
 
 // segView is what a reader needs of a segment, copied under Log.mu.

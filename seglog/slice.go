@@ -3,6 +3,7 @@ package seglog
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync/atomic"
 
@@ -19,7 +20,9 @@ import (
 //
 // Reading validates every batch (length, magic, CRC-32C, offsets following
 // each other) and stops at the first bad one with an error wrapping
-// ErrCorrupt, so that corrupt bytes never reach a client.
+// ErrCorrupt, so that corrupt bytes never reach a client. Bytes checked
+// once (see Checked) are not checked again by WriteTo, which can then
+// hand them to a socket without reading them (sendfile).
 //
 // The zero Slice and the one Read returns at NextOffset are empty. Copies
 // of a Slice share its reference: Close one of them once.
@@ -28,6 +31,7 @@ type Slice struct {
 	pos  int64
 	n    int
 	base int64
+	next int64
 }
 
 type sliceRef struct {
@@ -42,6 +46,25 @@ func (s Slice) Len() int { return s.n }
 // empty Slice from Read, the offset that was asked for).
 func (s Slice) BaseOffset() int64 { return s.base }
 
+// NextOffset returns the offset after the Slice's last batch: where the
+// next Read goes on, in this segment or the next (for an empty Slice,
+// BaseOffset).
+func (s Slice) NextOffset() int64 {
+	if s.n == 0 {
+		return s.base
+	}
+	return s.next
+}
+
+// Checked reports whether every batch of the Slice is known to be valid:
+// appended by this process (Append checked it before writing it),
+// scanned by recovery when the Log was opened, or read and checked once
+// by an earlier AppendTo or WriteTo. Bytes damaged on disk after they were
+// checked are not noticed, as Kafka does not check what it serves.
+func (s Slice) Checked() bool {
+	return s.n == 0 || s.ref.seg.checked.Load() >= s.pos+int64(s.n)
+}
+
 // Close releases the Slice's segment. It is safe to call more than once.
 func (s Slice) Close() error {
 	if s.ref != nil && s.ref.closed.CompareAndSwap(false, true) {
@@ -50,15 +73,11 @@ func (s Slice) Close() error {
 	return nil
 }
 
-func (s Slice) acquire() (readerAtFile, error) {
+func (s Slice) acquire() (*os.File, error) {
 	if s.ref.closed.Load() {
 		return nil, fmt.Errorf("seglog: read of a closed Slice: %w", ErrClosed)
 	}
-	f, err := s.ref.seg.file.acquire()
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
+	return s.ref.seg.file.acquire()
 }
 
 type readerAtFile interface {
@@ -84,6 +103,7 @@ func (s Slice) AppendTo(dst []byte) ([]byte, error) {
 		return dst[:orig], fmt.Errorf("seglog: read segment %s: %w", segmentName(s.ref.seg.base), err)
 	}
 	n, _, err := s.validate(dst[orig:], s.pos, s.base, true)
+	s.ref.seg.markChecked(s.pos, s.pos+int64(n))
 	return dst[:orig+n], err
 }
 
@@ -123,10 +143,14 @@ func (s Slice) corrupt(pos, offset int64, err error) error {
 	return corruptf(err, "segment %s, batch at position %d (offset %d)", segmentName(s.ref.seg.base), pos, offset)
 }
 
-// WriteTo writes the Slice's bytes to w, reading the file in chunks and
-// validating each batch before writing it. On corrupt data it stops before
-// the bad batch and returns an error wrapping ErrCorrupt; a caller that
-// already announced Len() bytes to a peer must then drop the connection.
+// WriteTo writes the Slice's bytes to w. When the Slice is Checked and w is
+// a socket (a *net.TCPConn, on Linux), the kernel copies the file's bytes
+// to it with sendfile(2), without their passing through user space.
+// Otherwise WriteTo reads the file in chunks and validates each batch
+// before writing it (a TLS connection, for one, needs the bytes). On
+// corrupt data it stops before the bad batch and returns an error wrapping
+// ErrCorrupt; a caller that already announced Len() bytes to a peer must
+// then drop the connection.
 func (s Slice) WriteTo(w io.Writer) (int64, error) {
 	if s.n == 0 {
 		return 0, nil
@@ -136,6 +160,14 @@ func (s Slice) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	defer s.ref.seg.file.release()
+	if s.Checked() {
+		if n, handled, err := sendFile(w, f, s.pos, int64(s.n)); handled {
+			if err != nil {
+				err = fmt.Errorf("seglog: sendfile from segment %s: %w", segmentName(s.ref.seg.base), err)
+			}
+			return n, err
+		}
+	}
 	bp := getBuf()
 	defer putBuf(bp)
 	var written int64
@@ -172,6 +204,7 @@ func (s Slice) WriteTo(w io.Writer) (int64, error) {
 				return written, err
 			}
 		}
+		s.ref.seg.markChecked(pos, pos+int64(n))
 		m, err := w.Write(buf[:n])
 		written += int64(m)
 		if err != nil {
