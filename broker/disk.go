@@ -417,7 +417,7 @@ type topicEntry struct {
 	Partitions int32  `json:"partitions"`
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = kbatch.Castagnoli
 
 func (s *DiskStorage) writeTopics(topics []TopicSpec) error {
 	entries := make([]topicEntry, 0, len(topics))

@@ -231,6 +231,6 @@ func (bd *Builder) AppendBatch(dst []byte) ([]byte, error) {
 	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
 	binary.BigEndian.PutUint32(b[53:], uint32(seq))
 	binary.BigEndian.PutUint32(b[57:], uint32(bd.n))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], castagnoli))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], Castagnoli))
 	return dst, nil
 }
