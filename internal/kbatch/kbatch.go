@@ -244,10 +244,3 @@ func ValidPrefix(b []byte) (int, error) {
 	}
 	return n, nil
 }
-
-// Checksum computes the CRC-32C of the batch at the start of b from its
-// attributes to its end, as the header's CRC field should hold.
-func Checksum(b []byte) uint32 {
-	size := lengthFieldEnd + int(int32(binary.BigEndian.Uint32(b[8:12])))
-	return crc32.Checksum(b[crcStart:size], Castagnoli)
-}
