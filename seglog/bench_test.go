@@ -11,8 +11,8 @@ import (
 )
 
 // W6 of docs/BENCHMARKS.md: append and read of 100-byte records in batches of
-// 100. One op is one batch; ns/record is the figure to compare with
-// queuefka's 322 ns/op (write) and 316 ns/op (read) per message.
+// 100. One op is one batch; ns/record is the figure to compare with the
+// per-message reference in docs/BENCHMARKS.md.
 
 const benchRecords = 100
 
@@ -58,8 +58,8 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkAppendPageCache measures what an append costs on top of the
-// kernel's write, as queuefka's benchmark did: no fsync at all, so that the
-// disk's bandwidth does not enter (one 2 GiB segment, no background fsync).
+// kernel's write: no fsync at all, so that the disk's bandwidth does not
+// enter (one 2 GiB segment, no background fsync).
 // BenchmarkPhysicalWrite is its baseline.
 func BenchmarkAppendPageCache(b *testing.B) {
 	l := mustOpen(b, b.TempDir(), Options{Flush: FlushNever(), SegmentBytes: MaxSegmentBytes})

@@ -1,6 +1,6 @@
 // Command merlin-http is an HTTP ingest gateway in front of merlin's
-// producer: what kafboy was for ekaf. Services that cannot link a Kafka
-// client POST events to it and it produces them to Kafka.
+// producer. Services that cannot link a Kafka client POST events to it and it
+// produces them to Kafka.
 //
 //	merlin-http --brokers localhost:9092
 //	curl -d 'hello' 'http://127.0.0.1:8000/sync/clicks?key=user-42'

@@ -1,5 +1,5 @@
-// Command statsd sends the producer's events to a statsd server, as ekaf's
-// callbacks did, and logs them through log/slog as well.
+// Command statsd sends the producer's events to a statsd server and logs
+// them through log/slog as well.
 //
 //	go run ./examples/statsd -statsd 127.0.0.1:8125
 //
