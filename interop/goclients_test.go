@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -69,12 +70,7 @@ func checkRecords(t *testing.T, recs []rec, n int) {
 // kgoClient returns a franz-go client for addr, closed when the test ends.
 func kgoClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return testkit.Kgo(t, []string{addr}, opts...)
 }
 
 // createTopic creates a topic with CreateTopics.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/brokertest"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/merlinkafka/merlin/seglog"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -175,7 +176,7 @@ func TestScrapeAfterKgo(t *testing.T) {
 // with a topic of one partition.
 func startDiskBroker(t *testing.T, topic string, segmentRecords int64) *broker.Broker {
 	t.Helper()
-	st, err := broker.NewDiskStorage(t.TempDir(), broker.DiskOptions{Logger: brokertest.Logger(t), Flush: seglog.FlushAlways(), SegmentRecords: segmentRecords})
+	st, err := broker.NewDiskStorage(t.TempDir(), broker.DiskOptions{Logger: testkit.Logger(t), Flush: seglog.FlushAlways(), SegmentRecords: segmentRecords})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/brokertest"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -55,7 +56,7 @@ func TestBrowser(t *testing.T) {
 	}
 	cl := newProducer(t, b.Addr(), topic)
 	produce(t, ctx, cl, 0, 10)
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
+	srv := httptest.NewServer(Handler(b, Options{Logger: testkit.Logger(t)}))
 	defer srv.Close()
 
 	// Keep producing while the page polls, so that its rates move: one

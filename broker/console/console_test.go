@@ -14,6 +14,7 @@ import (
 
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/brokertest"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -80,7 +81,7 @@ func TestAPI(t *testing.T) {
 	cl := newProducer(t, b.Addr(), "orders")
 	const n = 30
 	produce(t, ctx, cl, 0, n)
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
+	srv := httptest.NewServer(Handler(b, Options{Logger: testkit.Logger(t)}))
 	defer srv.Close()
 
 	var ov Overview
@@ -183,7 +184,7 @@ func TestGroupsExtensionPoint(t *testing.T) {
 	want := []Group{{ID: "g", State: "Stable", Members: []GroupMember{{MemberID: "m", ClientID: "c", Host: "/127.0.0.1"}},
 		Offsets: []GroupOffset{{Topic: "t", Partition: 0, Committed: 5, Lag: 2}}}}
 	var fail error
-	h := Handler(b, Options{Logger: brokertest.Logger(t), Groups: func(context.Context) ([]Group, error) { return want, fail }})
+	h := Handler(b, Options{Logger: testkit.Logger(t), Groups: func(context.Context) ([]Group, error) { return want, fail }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	var ov Overview
@@ -206,7 +207,7 @@ func TestGroupsExtensionPoint(t *testing.T) {
 // with a policy that allows nothing from other origins.
 func TestPage(t *testing.T) {
 	b := brokertest.Start(t, broker.Config{})
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
+	srv := httptest.NewServer(Handler(b, Options{Logger: testkit.Logger(t)}))
 	defer srv.Close()
 	for path, want := range map[string]string{"/": "<svg id=\"chart\"", "/app.js": "api/rates", "/style.css": "#chart"} {
 		resp, err := srv.Client().Get(srv.URL + path)
@@ -282,7 +283,7 @@ func TestClusterGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, ctx, cl, 7, 3)
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
+	srv := httptest.NewServer(Handler(b, Options{Logger: testkit.Logger(t)}))
 	defer srv.Close()
 	var got Groups
 	getJSON(t, srv, "/api/groups", &got)

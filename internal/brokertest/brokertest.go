@@ -5,25 +5,20 @@ package brokertest
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/internal/testkit"
 )
 
-// Logger logs to the test's output at warning level and above.
-func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// Start starts a broker on loopback, logging with Logger unless cfg has a
-// logger, and closes it when the test ends.
+// Start starts a broker on loopback, logging with testkit.Logger unless cfg
+// has a logger, and closes it when the test ends.
 func Start(t testing.TB, cfg broker.Config) *broker.Broker {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = Logger(t)
+		cfg.Logger = testkit.Logger(t)
 	}
 	b, err := broker.New(cfg)
 	if err != nil {
@@ -42,11 +37,7 @@ func Start(t testing.TB, cfg broker.Config) *broker.Broker {
 }
 
 // Context returns a context that ends after a minute or with the test.
-func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func Context(t testing.TB) context.Context { return testkit.Context(t, time.Minute) }
 
 // Get GETs url and returns the body, failing the test unless the status
 // is 200.
