@@ -178,15 +178,7 @@ func (a *args) validate() error {
 	if len(a.Brokers) == 0 {
 		return errors.New("--brokers is required: the bootstrap brokers (host:port) of the Kafka cluster")
 	}
-	var brokers []string
-	for _, b := range a.Brokers {
-		for _, s := range strings.Split(b, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				brokers = append(brokers, s)
-			}
-		}
-	}
-	a.Brokers = brokers
+	a.Brokers = cli.List(a.Brokers...)
 	if len(a.Brokers) == 0 {
 		return errors.New("--brokers: at least one bootstrap broker (host:port) is needed")
 	}
