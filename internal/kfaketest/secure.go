@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/merlinkafka/merlin/internal/secflags"
 	"github.com/merlinkafka/merlin/internal/testcert"
 )
 
@@ -16,6 +17,8 @@ type Secure struct {
 	*kfake.Cluster
 	CA     *testcert.CA
 	CAFile string
+
+	mechanism, user, password string
 }
 
 // NewSecure starts a Secure cluster with topics of two partitions; it
@@ -30,5 +33,14 @@ func NewSecure(t testing.TB, mechanism, user, password string, topics ...string)
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &Secure{Cluster: c, CA: ca, CAFile: caFile}
+	return &Secure{Cluster: c, CA: ca, CAFile: caFile, mechanism: mechanism, user: user, password: password}
+}
+
+// Flags returns the flags of package secflags, and --brokers, that connect
+// a command to the cluster, and puts the password in the environment
+// variable secflags reads it from for the rest of the test.
+func (s *Secure) Flags(t testing.TB) []string {
+	t.Setenv(secflags.PasswordEnv, s.password)
+	return []string{"--brokers", s.ListenAddrs()[0], "--tls-ca", s.CAFile,
+		"--sasl-mechanism", s.mechanism, "--sasl-user", s.user}
 }
