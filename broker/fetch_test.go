@@ -37,9 +37,10 @@ func batchOffsets(t *testing.T, b []byte) []int64 {
 	return offs
 }
 
-// A fetch waiting for data is woken by the produce that brings it, without
-// waiting out MaxWaitMillis (ten minutes here: the test would time out).
-func TestFetchLongPollWokenByProduce(t *testing.T) {
+// startWaitingBroker starts a broker that signals on waiting each time a
+// fetch starts to wait for data.
+func startWaitingBroker(t *testing.T) (*Broker, <-chan struct{}) {
+	t.Helper()
 	waiting := make(chan struct{}, 16)
 	b, err := New(Config{Logger: testLogger(t)})
 	if err != nil {
@@ -50,6 +51,13 @@ func TestFetchLongPollWokenByProduce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
+	return b, waiting
+}
+
+// A fetch waiting for data is woken by the produce that brings it, without
+// waiting out MaxWaitMillis (ten minutes here: the test would time out).
+func TestFetchLongPollWokenByProduce(t *testing.T) {
+	b, waiting := startWaitingBroker(t)
 	createTopic(t, b, "poll", 1)
 
 	for _, v := range []int16{4, 11, 12, 18} {
@@ -81,16 +89,7 @@ func TestFetchLongPollWokenByProduce(t *testing.T) {
 
 // MinBytes keeps a fetch waiting through appends too small to satisfy it.
 func TestFetchMinBytes(t *testing.T) {
-	waiting := make(chan struct{}, 16)
-	b, err := New(Config{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.onFetchWait = func() { waiting <- struct{}{} }
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b, waiting := startWaitingBroker(t)
 	createTopic(t, b, "min", 1)
 	batch := buildBatch(t, 5, 1, nil)
 

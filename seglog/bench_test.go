@@ -42,19 +42,26 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run("flush="+p.String(), func(b *testing.B) {
 			l := mustOpen(b, b.TempDir(), Options{Flush: p})
 			defer l.Close()
-			bt := benchBatch(b)
-			b.SetBytes(int64(len(bt)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, _, err := l.Append(bt); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			reportPerRecord(b, int64(b.N)*benchRecords)
+			benchAppends(b, l, func(int) {})
 		})
 	}
+}
+
+// benchAppends appends b.N batches of benchRecords records to l, calling
+// after with each batch's size, and reports the cost per record.
+func benchAppends(b *testing.B, l *Log, after func(batchBytes int)) {
+	bt := benchBatch(b)
+	b.SetBytes(int64(len(bt)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := l.Append(bt); err != nil {
+			b.Fatal(err)
+		}
+		after(len(bt))
+	}
+	b.StopTimer()
+	reportPerRecord(b, int64(b.N)*benchRecords)
 }
 
 // BenchmarkAppendPageCache measures what an append costs on top of the
@@ -65,20 +72,11 @@ func BenchmarkAppendPageCache(b *testing.B) {
 	l := mustOpen(b, b.TempDir(), Options{Flush: FlushNever(), SegmentBytes: MaxSegmentBytes})
 	defer l.Close()
 	l.earlyFlush = 1 << 62
-	bt := benchBatch(b)
-	b.SetBytes(int64(len(bt)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, _, err := l.Append(bt); err != nil {
-			b.Fatal(err)
-		}
-		if l.active.size > MaxSegmentBytes-int64(len(bt)) {
+	benchAppends(b, l, func(batchBytes int) {
+		if l.active.size > MaxSegmentBytes-int64(batchBytes) {
 			b.Fatal("the benchmark rolled: lower -benchtime")
 		}
-	}
-	b.StopTimer()
-	reportPerRecord(b, int64(b.N)*benchRecords)
+	})
 }
 
 func BenchmarkRead(b *testing.B) {
