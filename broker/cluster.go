@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -216,11 +217,7 @@ func (c *Cluster) pickLeaderLocked() int32 {
 	if len(c.nodes) == 0 {
 		return -1
 	}
-	ids := make([]int32, 0, len(c.nodes))
-	for id := range c.nodes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(c.nodes))
 	id := ids[c.nextLeader%len(ids)]
 	c.nextLeader++
 	return id
