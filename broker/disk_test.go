@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/merlinkafka/merlin/seglog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -512,15 +513,8 @@ func TestDiskCorruptOlderSegment(t *testing.T) {
 // listOffset asks a broker for one partition's offset at ts.
 func (rc *rawClient) listOffset(topic string, partition int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 	rc.t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
+	req := testkit.ListOffsets(topic, ts, partition)
 	req.Version = 7
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = partition, ts
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	return rc.do(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
 }
 

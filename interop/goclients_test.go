@@ -95,15 +95,7 @@ func createTopic(t testing.TB, ctx context.Context, addr, topic string, partitio
 // listOffsets returns a partition's offset at ts (-2 earliest, -1 latest).
 func listOffsets(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, partition int32, ts int64) int64 {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = partition, ts
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := testkit.ListOffsets(topic, ts, partition).RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
 	}

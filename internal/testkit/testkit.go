@@ -1,6 +1,7 @@
 // Package testkit holds the helpers that the tests of several packages
 // share: a logger on the test's output, a context bounded by the test, and
-// franz-go clients closed with the test. It depends on no merlin package,
+// franz-go clients closed with the test, and requests that kgo has no
+// helper for. It depends on no merlin package,
 // so that package broker's own tests can use it too.
 package testkit
 
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Logger logs to the test's output at warning level and above.
@@ -56,4 +58,22 @@ func Consume(t testing.TB, ctx context.Context, addrs []string, topic string, n 
 		out = append(out, fs.Records()...)
 	}
 	return out
+}
+
+// ListOffsets is a ListOffsets request, from a consumer (ReplicaID -1), for
+// the offset at ts (-2 earliest, -1 latest, else a timestamp in
+// milliseconds) of each of topic's partitions given, in that order. Its
+// version is left for the caller to set or for the client to choose.
+func ListOffsets(topic string, ts int64, partitions ...int32) *kmsg.ListOffsetsRequest {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for _, p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p, ts
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
 }
