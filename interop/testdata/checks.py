@@ -90,3 +90,15 @@ class RoundTrip(Consumed):
         if p in self.last and i < self.last[p]:
             fail("partition %d: record %d after %d" % (p, i, self.last[p]))
         self.last[p] = i
+
+
+def in_two_halves(n, produce, consume, consumed):
+    """Produces and consumes the first half of N records, then the second,
+    and prints the summary: the group scripts' two consumers, the second of
+    which must start at the first one's commits."""
+    half = n // 2
+    produce(0, half)
+    got = consume(half)
+    produce(half, n)
+    got += consume(n - half)
+    summary(n, got, len(consumed.partitions))

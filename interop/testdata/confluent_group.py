@@ -10,13 +10,12 @@ it did; exits non-zero with a message on stderr at the first problem.
 """
 import time
 
-from checks import Consumed, args, fail, summary
+from checks import Consumed, args, fail, in_two_halves
 from confluent_kafka import Consumer, Producer
 
 
 def main():
     bootstrap, topic, n = args()
-    half = n // 2
     deadline = time.time() + 120
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
 
@@ -52,11 +51,7 @@ def main():
         consumer.close()
         return got
 
-    produce(0, half)
-    got = consume(half)
-    produce(half, n)
-    got += consume(n - half)
-    summary(n, got, len(consumed.partitions))
+    in_two_halves(n, produce, consume, consumed)
 
 
 main()

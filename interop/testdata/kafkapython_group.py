@@ -9,13 +9,12 @@ exits non-zero with a message on stderr at the first problem.
 """
 import time
 
-from checks import Consumed, args, summary
+from checks import Consumed, args, in_two_halves
 from kafka import KafkaConsumer, KafkaProducer
 
 
 def main():
     bootstrap, topic, n = args()
-    half = n // 2
     deadline = time.time() + 120
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
 
@@ -48,11 +47,7 @@ def main():
         consumer.close()
         return got
 
-    produce(0, half)
-    got = consume(half)
-    produce(half, n)
-    got += consume(n - half)
-    summary(n, got, len(consumed.partitions))
+    in_two_halves(n, produce, consume, consumed)
 
 
 main()
