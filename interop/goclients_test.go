@@ -125,20 +125,14 @@ func consumeKgo(t *testing.T, ctx context.Context, addr, topic string, n int, op
 	cl := kgoClient(t, addr, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	defer cl.Close()
 	var recs []rec
-	for len(recs) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d: %v", len(recs), n, err)
+	testkit.Poll(t, ctx, cl, n, func(r *kgo.Record) bool {
+		var hs [][2]string
+		for _, h := range r.Headers {
+			hs = append(hs, [2]string{h.Key, string(h.Value)})
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			var hs [][2]string
-			for _, h := range r.Headers {
-				hs = append(hs, [2]string{h.Key, string(h.Value)})
-			}
-			recs = append(recs, rec{r.Partition, r.Offset, r.Key, r.Value, hs})
-		})
-	}
+		recs = append(recs, rec{r.Partition, r.Offset, r.Key, r.Value, hs})
+		return true
+	})
 	return recs
 }
 

@@ -115,18 +115,10 @@ func TestKgoRoundTrip10k(t *testing.T) {
 
 	cons := newKgo(t, c, kgo.ConsumeTopics("ten"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	got := map[int32][]*kgo.Record{}
-	total := 0
-	for total < n {
-		fs := cons.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d: %v", total, n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			got[r.Partition] = append(got[r.Partition], r)
-			total++
-		})
-	}
+	testkit.Poll(t, ctx, cons, n, func(r *kgo.Record) bool {
+		got[r.Partition] = append(got[r.Partition], r)
+		return true
+	})
 	for p, recs := range got {
 		stored := c.Records("ten", p)
 		if len(recs) != len(stored) {

@@ -77,3 +77,22 @@ func ListOffsets(topic string, ts int64, partitions ...int32) *kmsg.ListOffsetsR
 	req.Topics = append(req.Topics, rt)
 	return req
 }
+
+// Poll fetches with cl and hands each record to each until each has
+// returned true (the record counts) n times. A fetch error, or ctx ending
+// first, fails the test.
+func Poll(t testing.TB, ctx context.Context, cl *kgo.Client, n int, each func(*kgo.Record) bool) {
+	t.Helper()
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", got, n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			if each(r) {
+				got++
+			}
+		})
+	}
+}
