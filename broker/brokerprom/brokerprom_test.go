@@ -240,22 +240,7 @@ func TestScrapeGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceAndConsume(t, ctx, b.Addr(), "lagging", 5)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("prom-group"), kgo.ConsumeTopics("lagging"),
-		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for seen := 0; seen < 5; {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal(ctx.Err())
-		}
-		seen += fs.NumRecords()
-	}
-	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.CommitGroup(t, ctx, b.Addr(), "prom-group", "lagging", 5)
 	produceAndConsume(t, ctx, b.Addr(), "lagging", 3)
 	mfs := scrape(t, ctx, Handler(b))
 	if v := value(t, mfs, "merlin_broker_consumer_groups", "state", "Stable"); v != 1 {

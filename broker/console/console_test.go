@@ -266,22 +266,7 @@ func TestClusterGroups(t *testing.T) {
 	}
 	cl := newProducer(t, b.Addr(), "grouped")
 	produce(t, ctx, cl, 0, 7)
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("console-group"), kgo.ConsumeTopics("grouped"),
-		kgo.ClientID("group-member"), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	for seen := 0; seen < 7; {
-		fs := consumer.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal(ctx.Err())
-		}
-		seen += fs.NumRecords()
-	}
-	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.CommitGroup(t, ctx, b.Addr(), "console-group", "grouped", 7, kgo.ClientID("group-member"))
 	produce(t, ctx, cl, 7, 3)
 	srv := httptest.NewServer(Handler(b, Options{Logger: testkit.Logger(t)}))
 	defer srv.Close()

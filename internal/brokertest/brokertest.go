@@ -11,6 +11,7 @@ import (
 
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/testkit"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Start starts a broker on loopback, logging with testkit.Logger unless cfg
@@ -57,4 +58,18 @@ func Get(t testing.TB, ctx context.Context, url string) string {
 		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
 	}
 	return string(body)
+}
+
+// CommitGroup has a new consumer in group consume n records of topic from
+// its start and commit them. It returns the consumer, still a member of the
+// group, closed when the test ends.
+func CommitGroup(t testing.TB, ctx context.Context, addr, group, topic string, n int, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl := testkit.Kgo(t, []string{addr}, append([]kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	testkit.Poll(t, ctx, cl, n, func(*kgo.Record) bool { return true })
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
