@@ -5,7 +5,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/merlinkafka/merlin/internal/secflags"
 	"github.com/merlinkafka/merlin/internal/testcert"
 )
 
@@ -38,9 +37,11 @@ func NewSecure(t testing.TB, mechanism, user, password string, topics ...string)
 
 // Flags returns the flags of package secflags, and --brokers, that connect
 // a command to the cluster, and puts the password in the environment
-// variable secflags reads it from for the rest of the test.
-func (s *Secure) Flags(t testing.TB) []string {
-	t.Setenv(secflags.PasswordEnv, s.password)
+// variable passwordEnv (secflags.PasswordEnv, which this package cannot
+// import: secflags imports the producer, whose tests import this package)
+// for the rest of the test.
+func (s *Secure) Flags(t testing.TB, passwordEnv string) []string {
+	t.Setenv(passwordEnv, s.password)
 	return []string{"--brokers", s.ListenAddrs()[0], "--tls-ca", s.CAFile,
 		"--sasl-mechanism", s.mechanism, "--sasl-user", s.user}
 }
