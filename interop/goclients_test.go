@@ -152,17 +152,7 @@ func TestGoClients(t *testing.T) {
 
 	t.Run("kgo", func(t *testing.T) {
 		createTopic(t, ctx, b.addr, "kgo", 3)
-		cl := kgoClient(t, b.addr, kgo.DefaultProduceTopic("kgo"), kgo.ProducerBatchCompression(kgo.Lz4Compression()))
-		for i := range n {
-			cl.Produce(ctx, &kgo.Record{Key: testKey(i), Value: testValue(i), Headers: kgoHeaders(i)}, func(r *kgo.Record, err error) {
-				if err != nil {
-					t.Errorf("produce: %v", err)
-				}
-			})
-		}
-		if err := cl.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
+		kgoProduce(t, ctx, b.addr, "kgo", n, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
 		sent["kgo"] = n
 		checkRecords(t, consumeKgo(t, ctx, b.addr, "kgo", n), n)
 	})
