@@ -138,13 +138,20 @@ func BenchmarkRead(b *testing.B) {
 // written with one pwrite per batch and no checks, and read back with one
 // pread per MiB.
 
-func BenchmarkPhysicalWrite(b *testing.B) {
+// rawFile creates a file for the physical benchmarks, closed when the
+// benchmark ends, and returns it with the batch they write.
+func rawFile(b *testing.B) (*os.File, []byte) {
 	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	bt := benchBatch(b)
+	b.Cleanup(func() { f.Close() })
+	return f, benchBatch(b)
+}
+
+func BenchmarkPhysicalWrite(b *testing.B) {
+	f, bt := rawFile(b)
+	var err error
 	b.SetBytes(int64(len(bt)))
 	b.ResetTimer()
 	var pos int64
@@ -166,12 +173,7 @@ func BenchmarkPhysicalWrite(b *testing.B) {
 }
 
 func BenchmarkPhysicalRead(b *testing.B) {
-	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	bt := benchBatch(b)
+	f, bt := rawFile(b)
 	const size = 43 << 20
 	for pos := int64(0); pos < size; pos += int64(len(bt)) {
 		f.WriteAt(bt, pos)
