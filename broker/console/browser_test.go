@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/brokertest"
-	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -56,8 +54,7 @@ func TestBrowser(t *testing.T) {
 	}
 	cl := newProducer(t, b.Addr(), topic)
 	produce(t, ctx, cl, 0, 10)
-	srv := httptest.NewServer(Handler(b, Options{Logger: testkit.Logger(t)}))
-	defer srv.Close()
+	srv := serve(t, b)
 
 	// Keep producing while the page polls, so that its rates move: one
 	// record every 20ms, for at most the test's minute.
