@@ -342,28 +342,11 @@ func TestDiskTornTail(t *testing.T) {
 		damage  func(t *testing.T, path string)
 		wantEnd int64 // 10 batches of 10 records were written
 	}{
-		{"cut", func(t *testing.T, path string) {
-			fi, _ := os.Stat(path)
-			if err := os.Truncate(path, fi.Size()-7); err != nil {
-				t.Fatal(err)
-			}
-		}, 90},
+		{"cut", func(t *testing.T, path string) { testkit.CutFile(t, path, 7) }, 90},
 		{"garbage", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Write(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100))
-			f.Close()
+			testkit.AppendFile(t, path, bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100))
 		}, 100},
-		{"zeros", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Write(make([]byte, 4096))
-			f.Close()
-		}, 100},
+		{"zeros", func(t *testing.T, path string) { testkit.AppendFile(t, path, make([]byte, 4096)) }, 100},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

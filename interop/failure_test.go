@@ -188,25 +188,8 @@ func TestTornTail(t *testing.T) {
 		damage func(t *testing.T, path string)
 		lost   int // records lost: the last batch holds one record
 	}{
-		{"cut", func(t *testing.T, path string) {
-			fi, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(path, fi.Size()-5); err != nil {
-				t.Fatal(err)
-			}
-		}, 1},
-		{"garbage", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if _, err := f.Write(bytes.Repeat([]byte("garbage!"), 300)); err != nil {
-				t.Fatal(err)
-			}
-		}, 0},
+		{"cut", func(t *testing.T, path string) { testkit.CutFile(t, path, 5) }, 1},
+		{"garbage", func(t *testing.T, path string) { testkit.AppendFile(t, path, bytes.Repeat([]byte("garbage!"), 300)) }, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const n = 301

@@ -8,6 +8,7 @@ package testkit
 import (
 	"context"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -94,5 +95,30 @@ func Poll(t testing.TB, ctx context.Context, cl *kgo.Client, n int, each func(*k
 				got++
 			}
 		})
+	}
+}
+
+// AppendFile appends b to the file at path, as a torn or damaged tail.
+func AppendFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CutFile shortens the file at path by n bytes, as a write cut short.
+func CutFile(t testing.TB, path string, n int64) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, fi.Size()-n); err != nil {
+		t.Fatal(err)
 	}
 }
