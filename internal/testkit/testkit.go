@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -121,4 +122,16 @@ func CutFile(t testing.TB, path string, n int64) {
 	if err := os.Truncate(path, fi.Size()-n); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// MemStats returns the runtime's memory statistics after two collections:
+// the first moves pooled buffers to sync.Pool's victim cache and lets
+// shrinkable stacks shrink, the second frees them. HeapAlloc is then the
+// live heap.
+func MemStats() runtime.MemStats {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms
 }
