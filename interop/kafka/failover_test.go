@@ -29,9 +29,7 @@ func failoverConfig() producer.Config {
 // messages to it, 3000 a second, recorded in the ledger; stop ends the load.
 func startFailoverLoad(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, partitions, keys int) (p *producer.Producer, l *ledger, stop func() int) {
 	t.Helper()
-	if err := c.CreateTopic(ctx, topic, partitions, 3, topicConfigs(c, nil)); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, topic, partitions, 3, topicConfigs(c, nil))
 	p = newProducer(t, c, failoverConfig())
 	l = newLedger()
 	return p, l, load(ctx, p, l, topic, keys, 3000)
