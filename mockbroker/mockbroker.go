@@ -328,22 +328,22 @@ func (c *Cluster) Running(id int32) bool {
 
 // Pause makes a broker accept connections and read requests but answer
 // none of them until Resume. It lasts across Stop and Start.
-func (c *Cluster) Pause(id int32) error {
-	return c.withNode(id, func(n *node) error {
-		n.paused = true
-		if n.b != nil {
-			n.b.Pause()
-		}
-		return nil
-	})
-}
+func (c *Cluster) Pause(id int32) error { return c.setPaused(id, true) }
 
 // Resume makes a paused broker answer the requests it held and the next
 // ones.
-func (c *Cluster) Resume(id int32) error {
+func (c *Cluster) Resume(id int32) error { return c.setPaused(id, false) }
+
+// setPaused records whether a broker is paused, so that Start applies it
+// too, and applies it to the running broker.
+func (c *Cluster) setPaused(id int32, paused bool) error {
 	return c.withNode(id, func(n *node) error {
-		n.paused = false
-		if n.b != nil {
+		n.paused = paused
+		switch {
+		case n.b == nil:
+		case paused:
+			n.b.Pause()
+		default:
 			n.b.Resume()
 		}
 		return nil
