@@ -3,6 +3,7 @@ package broker
 import (
 	"testing"
 
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -204,17 +205,8 @@ func TestListOffsets(t *testing.T) {
 			if v < c.minVersion {
 				continue
 			}
-			req := kmsg.NewPtrListOffsetsRequest()
+			req := testkit.ListOffsets("lo", c.ts, 0, 1)
 			req.Version = v
-			req.ReplicaID = -1
-			rt := kmsg.NewListOffsetsRequestTopic()
-			rt.Topic = "lo"
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Timestamp = c.ts
-			rt.Partitions = append(rt.Partitions, rp)
-			rp.Partition = 1
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
 			resp := rc.do(req).(*kmsg.ListOffsetsResponse)
 			p := resp.Topics[0].Partitions[0]
 			if p.ErrorCode != 0 || p.Offset != c.offset || p.Timestamp != c.timestamp {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -36,36 +37,30 @@ func roundTrip(t *testing.T, addr, topic string, n int, produceOpts ...kgo.Opt) 
 	cons := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	lastByPartition := map[int32]int{}
 	seen := map[int]bool{}
-	for len(seen) < n {
-		fs := cons.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d: %v", len(seen), n, err)
+	testkit.Poll(t, ctx, cons, n, func(r *kgo.Record) bool {
+		var i int
+		if len(r.Headers) != 1 || r.Headers[0].Key != "i" {
+			t.Fatalf("headers %v", r.Headers)
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			var i int
-			if len(r.Headers) != 1 || r.Headers[0].Key != "i" {
-				t.Fatalf("headers %v", r.Headers)
-			}
-			if _, err := fmt.Sscan(string(r.Headers[0].Value), &i); err != nil {
-				t.Fatal(err)
-			}
-			if want := fmt.Sprintf("key-%d", i%7); string(r.Key) != want {
-				t.Fatalf("record %d: key %q, want %q", i, r.Key, want)
-			}
-			if want := fmt.Sprintf("value-%d-%s", i, bytes.Repeat([]byte{'x'}, i%50)); string(r.Value) != want {
-				t.Fatalf("record %d: value %q, want %q", i, r.Value, want)
-			}
-			if last, ok := lastByPartition[r.Partition]; ok && i <= last {
-				t.Fatalf("partition %d: record %d after %d", r.Partition, i, last)
-			}
-			lastByPartition[r.Partition] = i
-			if seen[i] {
-				t.Fatalf("record %d consumed twice", i)
-			}
-			seen[i] = true
-		})
-	}
+		if _, err := fmt.Sscan(string(r.Headers[0].Value), &i); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("key-%d", i%7); string(r.Key) != want {
+			t.Fatalf("record %d: key %q, want %q", i, r.Key, want)
+		}
+		if want := fmt.Sprintf("value-%d-%s", i, bytes.Repeat([]byte{'x'}, i%50)); string(r.Value) != want {
+			t.Fatalf("record %d: value %q, want %q", i, r.Value, want)
+		}
+		if last, ok := lastByPartition[r.Partition]; ok && i <= last {
+			t.Fatalf("partition %d: record %d after %d", r.Partition, i, last)
+		}
+		lastByPartition[r.Partition] = i
+		if seen[i] {
+			t.Fatalf("record %d consumed twice", i)
+		}
+		seen[i] = true
+		return true
+	})
 }
 
 func TestKgoRoundTrip(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/merlinkafka/merlin/internal/errs"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -221,11 +222,7 @@ func (c *Cluster) pickLeaderLocked() int32 {
 	if len(c.nodes) == 0 {
 		return -1
 	}
-	ids := make([]int32, 0, len(c.nodes))
-	for id := range c.nodes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(c.nodes))
 	id := ids[c.nextLeader%len(ids)]
 	c.nextLeader++
 	return id

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/merlinkafka/merlin/internal/fsutil"
+	"github.com/merlinkafka/merlin/internal/kbatch"
 )
 
 // Errors of NewDiskStorage. The errors it returns wrap one of them, with the
@@ -222,7 +223,7 @@ type topicEntry struct {
 	Partitions int32  `json:"partitions"`
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = kbatch.Castagnoli
 
 func (s *DiskStorage) writeTopics(topics []TopicSpec) error {
 	entries := make([]topicEntry, 0, len(topics))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/merlinkafka/merlin/seglog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -358,28 +359,11 @@ func TestDiskTornTail(t *testing.T) {
 		damage  func(t *testing.T, path string)
 		wantEnd int64 // 10 batches of 10 records were written
 	}{
-		{"cut", func(t *testing.T, path string) {
-			fi, _ := os.Stat(path)
-			if err := os.Truncate(path, fi.Size()-7); err != nil {
-				t.Fatal(err)
-			}
-		}, 90},
+		{"cut", func(t *testing.T, path string) { testkit.CutFile(t, path, 7) }, 90},
 		{"garbage", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Write(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100))
-			f.Close()
+			testkit.AppendFile(t, path, bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 100))
 		}, 100},
-		{"zeros", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Write(make([]byte, 4096))
-			f.Close()
-		}, 100},
+		{"zeros", func(t *testing.T, path string) { testkit.AppendFile(t, path, make([]byte, 4096)) }, 100},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -529,15 +513,8 @@ func TestDiskCorruptOlderSegment(t *testing.T) {
 // listOffset asks a broker for one partition's offset at ts.
 func (rc *rawClient) listOffset(topic string, partition int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 	rc.t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
+	req := testkit.ListOffsets(topic, ts, partition)
 	req.Version = 7
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = partition, ts
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	return rc.do(req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
 }
 

@@ -37,9 +37,10 @@ func batchOffsets(t *testing.T, b []byte) []int64 {
 	return offs
 }
 
-// A fetch waiting for data is woken by the produce that brings it, without
-// waiting out MaxWaitMillis (ten minutes here: the test would time out).
-func TestFetchLongPollWokenByProduce(t *testing.T) {
+// startWaitingBroker starts a broker that signals on waiting each time a
+// fetch starts to wait for data.
+func startWaitingBroker(t *testing.T) (*Broker, <-chan struct{}) {
+	t.Helper()
 	waiting := make(chan struct{}, 16)
 	b, err := New(Config{Logger: testLogger(t), Faults: &NodeFaults{onFetchWait: func() { waiting <- struct{}{} }}})
 	if err != nil {
@@ -49,6 +50,13 @@ func TestFetchLongPollWokenByProduce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
+	return b, waiting
+}
+
+// A fetch waiting for data is woken by the produce that brings it, without
+// waiting out MaxWaitMillis (ten minutes here: the test would time out).
+func TestFetchLongPollWokenByProduce(t *testing.T) {
+	b, waiting := startWaitingBroker(t)
 	createTopic(t, b, "poll", 1)
 
 	for _, v := range []int16{4, 11, 12, 18} {

@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -188,11 +189,7 @@ func (c *Cluster) coordinatorNode(key string) int32 {
 	if len(c.nodes) == 0 {
 		return -1
 	}
-	ids := make([]int32, 0, len(c.nodes))
-	for id := range c.nodes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(c.nodes))
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
 	return ids[h.Sum32()%uint32(len(ids))]
@@ -247,6 +244,17 @@ type member struct {
 type protocolMeta struct {
 	name string
 	meta []byte
+}
+
+// allSupport reports whether every member of g named protocol name in its
+// join.
+func (g *group) allSupport(name string) bool {
+	for _, m := range g.members {
+		if !slices.ContainsFunc(m.protocols, func(q protocolMeta) bool { return q.name == name }) {
+			return false
+		}
+	}
+	return true
 }
 
 // joinArgs is a decoded JoinGroup request.
@@ -362,14 +370,7 @@ func (g *group) supports(ptype string, protos []protocolMeta) bool {
 		return false
 	}
 	for _, p := range protos {
-		all := true
-		for _, m := range g.members {
-			if !slices.ContainsFunc(m.protocols, func(q protocolMeta) bool { return q.name == p.name }) {
-				all = false
-				break
-			}
-		}
-		if all {
+		if g.allSupport(p.name) {
 			return true
 		}
 	}
@@ -658,14 +659,7 @@ func (g *group) selectProtocol() string {
 		leader = g.sortedMembers()[0]
 	}
 	for _, p := range leader.protocols {
-		all := true
-		for _, m := range g.members {
-			if !slices.ContainsFunc(m.protocols, func(q protocolMeta) bool { return q.name == p.name }) {
-				all = false
-				break
-			}
-		}
-		if all {
+		if g.allSupport(p.name) {
 			candidates = append(candidates, p.name)
 		}
 	}

@@ -13,15 +13,14 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // testLogger logs to the test's output at warning level and above (debug
 // with -v -args -debug is not worth a flag here).
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
+func testLogger(t testing.TB) *slog.Logger { return testkit.Logger(t) }
 
 // startBroker starts a broker on loopback and closes it when the test ends.
 func startBroker(t testing.TB, cfg Config) *Broker {
@@ -47,19 +46,10 @@ func startBroker(t testing.TB, cfg Config) *Broker {
 // newClient returns a kgo client for the broker, closed when the test ends.
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return testkit.Kgo(t, []string{addr}, opts...)
 }
 
-func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testContext(t testing.TB) context.Context { return testkit.Context(t, time.Minute) }
 
 // rawClient speaks the protocol over a plain TCP connection, for requests
 // kgo would not send.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -128,13 +129,7 @@ func TestFetchWaitCapped(t *testing.T) {
 // heapInUse returns the bytes of live heap objects after two collections
 // (the first moves pooled buffers to sync.Pool's victim cache, the second
 // frees them).
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
+func heapInUse() uint64 { return testkit.MemStats().HeapAlloc }
 
 // Finding 2: connections announcing large frames and sending a little must
 // not make the broker hold the announced size. First each of n connections

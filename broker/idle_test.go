@@ -5,20 +5,17 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // memInUse returns the bytes of live heap objects and goroutine stacks after
 // a collection (two, so that stacks that can shrink have).
 func memInUse() int64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
+	ms := testkit.MemStats()
 	return int64(ms.HeapAlloc + ms.StackInuse)
 }
 

@@ -32,7 +32,7 @@ var ErrSpillCorrupt = errors.New("buffer: spill state corrupt")
 
 const doneFile = "done"
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = kbatch.Castagnoli
 
 // Spill is the on-disk queue of one partition worker. It is safe for
 // concurrent use, but the producer uses it from the worker's goroutine.

@@ -4,10 +4,9 @@
 // slowing the producer, and two ready-made handlers: a statsd sink
 // ([NewStatsd]) and a log/slog sink ([NewSlog]).
 //
-// These are the events ekaf reported through its ekaf_callback_* settings,
-// as Go values: an [Event] carries its [Kind], the topic, partition and
-// broker it is about, and counts, bytes, durations or an error as the kind
-// calls for (see the Kind constants).
+// An [Event] carries its [Kind], the topic, partition and broker it is about,
+// and counts, bytes, durations or an error as the kind calls for (see the
+// Kind constants).
 //
 // # Handlers never slow the producer
 //
@@ -36,8 +35,7 @@
 //
 // # Statsd
 //
-// [Statsd] sends metrics named like ekaf's demo callback,
-// <prefix>.<topic>.<event>.broker<id>.<partition>, over UDP in the statsd line
-// protocol. See [NewStatsd] for the metrics each kind produces and how lines
-// are packed into packets.
+// [Statsd] sends metrics named <prefix>.<topic>.<event>.broker<id>.<partition>
+// over UDP in the statsd line protocol. See [NewStatsd] for the metrics each
+// kind produces and how lines are packed into packets.
 package callbacks

@@ -62,9 +62,9 @@ var kindNames = [kindEnd]string{
 	MessagesFailed:           "messages_failed",
 }
 
-// String returns the kind's name in ekaf's spelling without the
-// ekaf_callback_ prefix, such as "flush" or "worker_down"; "kind(N)" for a
-// value that is not a Kind constant.
+// String returns the kind's snake_case name, such as "flush" or
+// "worker_down", the event segment of the statsd metric names; "kind(N)" for
+// a value that is not a Kind constant.
 func (k Kind) String() string {
 	if k > 0 && k < kindEnd {
 		return kindNames[k]

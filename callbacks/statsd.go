@@ -100,7 +100,7 @@ type Statsd struct {
 // their first line; use NewStatsdWith to change either. Close it after the
 // Bus that feeds it, so it sends what the Bus drained.
 //
-// Metric names follow ekaf's demo callback:
+// Metric names have the form
 //
 //	<prefix>.<topic>.<event>.broker<id>.<partition>
 //

@@ -17,16 +17,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// W1 of docs/BENCHMARKS.md, poe's published workload: 20 concurrent producers,
-// each call 100 messages of 100 bytes, to 1 topic and to 100 topics; then
-// everything is read back. poe published, on a 12-core i7 server with an
-// SSD, 50-60 000 msgs/s written and 3 300 000 msgs/s read.
+// W1 of docs/BENCHMARKS.md: 20 concurrent producers, each call 100 messages
+// of 100 bytes, to 1 topic and to 100 topics; then everything is read back.
+// The figures it is compared with are in docs/BENCHMARKS.md.
 //
 // A call is one Produce request holding one record batch of 100 records
 // (acks=all), sent by a producer on its own connection, which waits for the
-// answer before its next call, as basho_bench's workers did. b.N is the
-// number of calls, spread over the producers. The topics have one partition
-// each; with 100 topics each producer cycles through them.
+// answer before its next call: a closed loop, like the reference run's
+// workers. b.N is the number of calls, spread over the producers. The topics
+// have one partition each; with 100 topics each producer cycles through them.
 //
 // The read phase fetches every partition from offset 0 to its end, one
 // connection per partition and up to 20 at a time, with Fetch requests of

@@ -25,8 +25,7 @@
 //   - What can go wrong: SIGKILL in the middle of acknowledged idempotent
 //     produces with --fsync always, torn and garbage tails, retention by age
 //     and by bytes, restarts, and the data directory's lock.
-//   - BenchmarkW1: workload W1 of docs/BENCHMARKS.md (poe's) through the broker on
-//     disk.
+//   - BenchmarkW1: workload W1 of docs/BENCHMARKS.md through the broker on disk.
 //
 // The package has no non-test code.
 package interop

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,20 +44,13 @@ func readAll(t *testing.T, ctx context.Context, addr, topic string, partitions i
 	cons := kgoClient(t, addr, kgo.ConsumePartitions(starts))
 	defer cons.Close()
 	out := map[int32][]*kgo.Record{}
-	got := 0
-	for got < want {
-		fs := cons.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d records: %v", got, want, err)
+	testkit.Poll(t, ctx, cons, want, func(r *kgo.Record) bool {
+		if r.Offset >= ends[r.Partition] {
+			return false
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < ends[r.Partition] {
-				out[r.Partition] = append(out[r.Partition], r)
-				got++
-			}
-		})
-	}
+		out[r.Partition] = append(out[r.Partition], r)
+		return true
+	})
 	return out
 }
 
@@ -194,25 +188,8 @@ func TestTornTail(t *testing.T) {
 		damage func(t *testing.T, path string)
 		lost   int // records lost: the last batch holds one record
 	}{
-		{"cut", func(t *testing.T, path string) {
-			fi, err := os.Stat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(path, fi.Size()-5); err != nil {
-				t.Fatal(err)
-			}
-		}, 1},
-		{"garbage", func(t *testing.T, path string) {
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if _, err := f.Write(bytes.Repeat([]byte("garbage!"), 300)); err != nil {
-				t.Fatal(err)
-			}
-		}, 0},
+		{"cut", func(t *testing.T, path string) { testkit.CutFile(t, path, 5) }, 1},
+		{"garbage", func(t *testing.T, path string) { testkit.AppendFile(t, path, bytes.Repeat([]byte("garbage!"), 300)) }, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const n = 301

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -69,12 +70,7 @@ func checkRecords(t *testing.T, recs []rec, n int) {
 // kgoClient returns a franz-go client for addr, closed when the test ends.
 func kgoClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return testkit.Kgo(t, []string{addr}, opts...)
 }
 
 // createTopic creates a topic with CreateTopics.
@@ -99,15 +95,7 @@ func createTopic(t testing.TB, ctx context.Context, addr, topic string, partitio
 // listOffsets returns a partition's offset at ts (-2 earliest, -1 latest).
 func listOffsets(t testing.TB, ctx context.Context, cl *kgo.Client, topic string, partition int32, ts int64) int64 {
 	t.Helper()
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp = partition, ts
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := testkit.ListOffsets(topic, ts, partition).RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,20 +125,14 @@ func consumeKgo(t *testing.T, ctx context.Context, addr, topic string, n int, op
 	cl := kgoClient(t, addr, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	defer cl.Close()
 	var recs []rec
-	for len(recs) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d: %v", len(recs), n, err)
+	testkit.Poll(t, ctx, cl, n, func(r *kgo.Record) bool {
+		var hs [][2]string
+		for _, h := range r.Headers {
+			hs = append(hs, [2]string{h.Key, string(h.Value)})
 		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			var hs [][2]string
-			for _, h := range r.Headers {
-				hs = append(hs, [2]string{h.Key, string(h.Value)})
-			}
-			recs = append(recs, rec{r.Partition, r.Offset, r.Key, r.Value, hs})
-		})
-	}
+		recs = append(recs, rec{r.Partition, r.Offset, r.Key, r.Value, hs})
+		return true
+	})
 	return recs
 }
 
@@ -170,17 +152,7 @@ func TestGoClients(t *testing.T) {
 
 	t.Run("kgo", func(t *testing.T) {
 		createTopic(t, ctx, b.addr, "kgo", 3)
-		cl := kgoClient(t, b.addr, kgo.DefaultProduceTopic("kgo"), kgo.ProducerBatchCompression(kgo.Lz4Compression()))
-		for i := range n {
-			cl.Produce(ctx, &kgo.Record{Key: testKey(i), Value: testValue(i), Headers: kgoHeaders(i)}, func(r *kgo.Record, err error) {
-				if err != nil {
-					t.Errorf("produce: %v", err)
-				}
-			})
-		}
-		if err := cl.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
+		kgoProduce(t, ctx, b.addr, "kgo", n, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
 		sent["kgo"] = n
 		checkRecords(t, consumeKgo(t, ctx, b.addr, "kgo", n), n)
 	})

@@ -85,20 +85,12 @@ func TestKcatBalancedConsumerSurvivesKill(t *testing.T) {
 // confluent-kafka: subscribe() in a group, commit, close; a new consumer of
 // the group resumes at the commits.
 func TestConfluentKafkaPythonGroup(t *testing.T) {
-	py := python(t, "confluent_kafka", "python3-confluent-kafka")
-	ctx := testContext(t, time.Minute)
-	b := startBroker(t, t.TempDir())
-	createTopic(t, ctx, b.addr, "confluent-group", 3)
-	runScript(t, py, "confluent_group.py", b.addr, "confluent-group", 2000, 3)
+	runPython(t, "confluent_kafka", "python3-confluent-kafka", "confluent_group.py", "confluent-group", 2000)
 }
 
 // kafka-python: the same, with KafkaConsumer in a group.
 func TestKafkaPythonGroup(t *testing.T) {
-	py := python(t, "kafka", "python3-kafka")
-	ctx := testContext(t, time.Minute)
-	b := startBroker(t, t.TempDir())
-	createTopic(t, ctx, b.addr, "kafkapython-group", 3)
-	runScript(t, py, "kafkapython_group.py", b.addr, "kafkapython-group", 2000, 3)
+	runPython(t, "kafka", "python3-kafka", "kafkapython_group.py", "kafkapython-group", 2000)
 }
 
 // Apache Kafka's Java clients (the release internal/kafkatest resolves,

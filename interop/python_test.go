@@ -67,21 +67,25 @@ func checkSummary(t *testing.T, ctx context.Context, name string, cmd *exec.Cmd,
 	}
 }
 
+// runPython runs testdata/script with module's interpreter against a new
+// broker on disk, on a new topic of 3 partitions, for n records, and checks
+// its summary.
+func runPython(t *testing.T, module, debianPackage, script, topic string, n int) {
+	t.Helper()
+	py := python(t, module, debianPackage)
+	ctx := testContext(t, time.Minute)
+	b := startBroker(t, t.TempDir())
+	createTopic(t, ctx, b.addr, topic, 3)
+	runScript(t, py, script, b.addr, topic, n, 3)
+}
+
 // confluent-kafka (librdkafka): idempotent producer, acks=all, lz4; then a
 // consumer in assign mode gets every record back, keys and headers intact.
 func TestConfluentKafkaPython(t *testing.T) {
-	py := python(t, "confluent_kafka", "python3-confluent-kafka")
-	ctx := testContext(t, time.Minute)
-	b := startBroker(t, t.TempDir())
-	createTopic(t, ctx, b.addr, "confluent", 3)
-	runScript(t, py, "confluent_roundtrip.py", b.addr, "confluent", 5000, 3)
+	runPython(t, "confluent_kafka", "python3-confluent-kafka", "confluent_roundtrip.py", "confluent", 5000)
 }
 
 // kafka-python: producer with acks=all and gzip, consumer in assign mode.
 func TestKafkaPython(t *testing.T) {
-	py := python(t, "kafka", "python3-kafka")
-	ctx := testContext(t, time.Minute)
-	b := startBroker(t, t.TempDir())
-	createTopic(t, ctx, b.addr, "kafkapython", 3)
-	runScript(t, py, "kafkapython_roundtrip.py", b.addr, "kafkapython", 5000, 3)
+	runPython(t, "kafka", "python3-kafka", "kafkapython_roundtrip.py", "kafkapython", 5000)
 }

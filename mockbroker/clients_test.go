@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/merlinkafka/merlin/mockbroker"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,8 +17,7 @@ import (
 
 func newCluster(t testing.TB, opts ...mockbroker.Option) *mockbroker.Cluster {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := mockbroker.NewCluster(append([]mockbroker.Option{mockbroker.Logger(logger)}, opts...)...)
+	c, err := mockbroker.NewCluster(append([]mockbroker.Option{mockbroker.Logger(testkit.Logger(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,20 +25,11 @@ func newCluster(t testing.TB, opts ...mockbroker.Option) *mockbroker.Cluster {
 	return c
 }
 
-func testContext(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testContext(t testing.TB) context.Context { return testkit.Context(t, 90*time.Second) }
 
 func newKgo(t testing.TB, c *mockbroker.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addrs()...)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return testkit.Kgo(t, c.Addrs(), opts...)
 }
 
 // record i of a test: its key, value and header.
@@ -125,18 +115,10 @@ func TestKgoRoundTrip10k(t *testing.T) {
 
 	cons := newKgo(t, c, kgo.ConsumeTopics("ten"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	got := map[int32][]*kgo.Record{}
-	total := 0
-	for total < n {
-		fs := cons.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d: %v", total, n, err)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			got[r.Partition] = append(got[r.Partition], r)
-			total++
-		})
-	}
+	testkit.Poll(t, ctx, cons, n, func(r *kgo.Record) bool {
+		got[r.Partition] = append(got[r.Partition], r)
+		return true
+	})
 	for p, recs := range got {
 		stored := c.Records("ten", p)
 		if len(recs) != len(stored) {

@@ -21,7 +21,8 @@ var ErrUnknownStrategy = errors.New("picker: unknown strategy")
 //	keyed                                Keyed()
 //	keyed+S                              KeyedWith(ByName(S)), S one of the above but keyed
 //
-// The ekaf spellings (sticky_round_robin, strict_round_robin) are accepted.
+// The long names (sticky_round_robin, strict_round_robin) are aliases of the
+// short ones.
 // The String method of every strategy this package makes, except Func's,
 // returns a name that ByName maps back to an equivalent strategy.
 func ByName(name string) (Strategy, error) {

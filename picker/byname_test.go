@@ -47,7 +47,7 @@ func TestByNameErrors(t *testing.T) {
 // maps back to the same strategy.
 func TestStringRoundTrips(t *testing.T) {
 	for _, s := range []Strategy{Random(), StickyRoundRobin(0), StickyRoundRobin(1), StickyRoundRobin(77),
-		StrictRoundRobin(), Keyed(), Default(), KeyedWith(Random()), KeyedWith(StickyRoundRobin(9))} {
+		StrictRoundRobin(), Keyed(), KeyedWith(Random()), KeyedWith(StickyRoundRobin(9))} {
 		name := fmt.Sprint(s)
 		back, err := ByName(name)
 		if err != nil {

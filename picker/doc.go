@@ -4,8 +4,8 @@
 // robin counter is kept per topic. Pickers are safe for concurrent use by any
 // number of goroutines and never serialise them through one goroutine or a
 // lock: the stateful strategies use one atomic counter per topic, Random keeps
-// no shared state at all. This is the fix for ekaf's issue #54, where 1.8M
-// pick calls queued on a single Erlang process.
+// no shared state at all, so picking never queues producers behind one
+// another.
 //
 // # Strategies
 //
@@ -16,12 +16,10 @@
 //     is placed as by StickyRoundRobin(1000). An empty but non-nil key is a
 //     key, as in the Java client.
 //   - [Random]: every message an independent, uniformly random partition.
-//     ekaf's default.
 //   - [StickyRoundRobin](n): n messages in a row to one partition, then n to
-//     the next, and so on. The count is exact (one atomic counter), not
-//     checked once per second as in ekaf. The first run starts at a random
-//     partition, so that many producers started together do not all fill
-//     partition 0 first.
+//     the next, and so on. The count is exact (one atomic counter). The
+//     first run starts at a random partition, so that many producers
+//     started together do not all fill partition 0 first.
 //   - [StrictRoundRobin]: partitions 0, 1, 2, ..., n-1, 0, 1, ... in turn
 //     (StickyRoundRobin with runs of one message, starting at partition 0).
 //   - [Func]: a custom function. Its results are reduced into range with a

@@ -36,10 +36,6 @@ type Strategy interface {
 	New(topic string) Picker
 }
 
-// Default returns the strategy producers use when none is configured:
-// [Keyed].
-func Default() Strategy { return Keyed() }
-
 // nextUp returns the first partition after p (cyclically) that is up, or p
 // when none is.
 func nextUp(p, n int32, up Availability) int32 {

@@ -348,10 +348,10 @@ func TestConcurrentPicks(t *testing.T) {
 	}
 }
 
-func TestConcurrentStrictIsExact(t *testing.T) {
-	const goroutines, each, n = 16, 6000, 8
-	p := StrictRoundRobin().New("t")
-	var hits [n]atomic.Int64
+// concurrentHits has goroutines goroutines pick each unkeyed messages with
+// p over n partitions at once, and returns how many picks each partition got.
+func concurrentHits(p Picker, goroutines, each int, n int32) []int64 {
+	hits := make([]atomic.Int64, n)
 	var wg sync.WaitGroup
 	for range goroutines {
 		wg.Go(func() {
@@ -361,8 +361,18 @@ func TestConcurrentStrictIsExact(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	out := make([]int64, n)
 	for i := range hits {
-		if got := hits[i].Load(); got != goroutines*each/n {
+		out[i] = hits[i].Load()
+	}
+	return out
+}
+
+func TestConcurrentStrictIsExact(t *testing.T) {
+	const goroutines, each, n = 16, 6000, 8
+	hits := concurrentHits(StrictRoundRobin().New("t"), goroutines, each, n)
+	for i := range hits {
+		if got := hits[i]; got != goroutines*each/n {
 			t.Errorf("partition %d got %d picks, want exactly %d", i, got, goroutines*each/n)
 		}
 	}
@@ -373,24 +383,14 @@ func TestConcurrentStickyRunsAreExact(t *testing.T) {
 	// positions with one atomic add, re-sorting picks by the order of the
 	// partitions they got must give runs of exactly run messages.
 	const goroutines, each, n, run = 8, 5000, 5, 7
-	p := StickyRoundRobin(run).New("t")
-	var hits [n]atomic.Int64
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			for range each {
-				hits[p.Pick(nil, n, nil)].Add(1)
-			}
-		})
-	}
-	wg.Wait()
+	hits := concurrentHits(StickyRoundRobin(run).New("t"), goroutines, each, n)
 	// 40 000 picks = 5714 full runs + 2: runs are spread round robin, so
 	// each partition has 1142 or 1143 full runs, plus the 2-message tail
 	// on one partition.
 	total := int64(goroutines * each)
 	var sum int64
 	for i := range hits {
-		h := hits[i].Load()
+		h := hits[i]
 		sum += h
 		fullRuns := h / run
 		if h%run != 0 && h%run != total%run {

@@ -3,7 +3,7 @@ package picker
 import "math/rand/v2"
 
 // Random returns a strategy that sends every message to an independent,
-// uniformly random partition, ignoring keys (ekaf's default). With an
+// uniformly random partition, ignoring keys. With an
 // Availability, the choice is uniform among the partitions that are up.
 //
 // It keeps no shared state: each pick draws from the runtime's per-thread

@@ -7,8 +7,7 @@ import (
 )
 
 // DefaultStickyRun is the number of messages StickyRoundRobin sends to one
-// partition before it moves on, when it is given n <= 0: ekaf's
-// ekaf_sticky_partition_buffer_size.
+// partition before it moves on, when it is given n <= 0.
 const DefaultStickyRun = 1000
 
 // StickyRoundRobin returns a strategy that sends exactly n messages in a row
@@ -16,8 +15,8 @@ const DefaultStickyRun = 1000
 // all partitions. n <= 0 means [DefaultStickyRun]. The first run of each
 // topic starts at a random partition. Keys are ignored.
 //
-// Messages are counted exactly, with one atomic counter per topic (ekaf
-// checked the count once per second, so its runs could be much longer).
+// Messages are counted exactly, with one atomic counter per topic, so that
+// a burst cannot make a run longer than n.
 // When several goroutines pick at once, each run still has exactly n
 // messages; which goroutine's message is the n-th is decided by the counter.
 //

@@ -150,12 +150,11 @@
 //
 // # Defaults
 //
-//	SegmentBytes        64 MiB: poe's size_limit; the recovery scan of the
+//	SegmentBytes        64 MiB: the recovery scan of the
 //	                    newest segment reads at most this much, and
 //	                    retention deletes in steps of this size
 //	SegmentRecords      math.MaxInt32 offsets, the limit of relative
-//	                    offsets: size and age decide (poe's count_limit
-//	                    was 100000; set it for poe-like segments)
+//	                    offsets: size and age decide
 //	SegmentAge          7 days (Kafka's log.roll.hours), at most RetentionAge
 //	IndexIntervalBytes  4096 (Kafka's log.index.interval.bytes): an index
 //	                    costs 20 bytes of file and 16 of memory per 4 KiB

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/syncbuf"
 )
 
 // batch builds a batch of n records of valueSize bytes whose timestamps
@@ -34,26 +35,9 @@ func batch(tb testing.TB, n int, ts int64, valueSize int) []byte {
 // quiet is a logger that discards everything.
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// logBuffer is a concurrency-safe buffer for captured slog output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (lb *logBuffer) Write(p []byte) (int, error) {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	return lb.b.Write(p)
-}
-
-func (lb *logBuffer) String() string {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	return lb.b.String()
-}
-
-func capture() (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+// capture returns a logger at debug level and the buffer it writes to.
+func capture() (*slog.Logger, *syncbuf.Buffer) {
+	lb := &syncbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 

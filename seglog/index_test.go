@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/merlinkafka/merlin/internal/testkit"
 )
 
 // indexSetup makes a log of several sealed segments, closes it, and returns
@@ -69,7 +71,7 @@ func TestIndexRebuild(t *testing.T) {
 			os.Truncate(segFiles(t, dir, ".index")[0], 0)
 		}, true},
 		{"half an entry", func(t *testing.T, dir string) {
-			appendFile(t, segFiles(t, dir, ".timeindex")[0], []byte{1, 2, 3})
+			testkit.AppendFile(t, segFiles(t, dir, ".timeindex")[0], []byte{1, 2, 3})
 		}, true},
 		{"pointing past the end", func(t *testing.T, dir string) {
 			p := segFiles(t, dir, ".index")[0]

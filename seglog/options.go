@@ -32,8 +32,7 @@ type Options struct {
 
 	// SegmentRecords rolls to a new segment when the next batch would put
 	// more than this many records (offsets) in the active one. Default
-	// math.MaxInt32, the limit of the relative offsets in the index; poe's
-	// count_limit was 100000.
+	// math.MaxInt32, the limit of the relative offsets in the index.
 	SegmentRecords int64
 
 	// SegmentAge rolls to a new segment when the active one is older than

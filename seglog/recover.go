@@ -165,24 +165,36 @@ func parseName(name string) (base int64, ext string, ok bool) {
 	return 0, "", false
 }
 
+// openSegmentFile opens a segment's data file with flag and returns it with
+// its size, refusing a file larger than any segment this package writes
+// (not a segment, or damaged beyond what recovery should scan).
+func openSegmentFile(path string, flag int) (*os.File, int64, error) {
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("seglog: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("seglog: %w", err)
+	}
+	if size := fi.Size(); size > MaxSegmentBytes+1<<31 {
+		f.Close()
+		return nil, 0, fmt.Errorf("seglog: segment %s is %d bytes, larger than any segment this package writes", path, size)
+	}
+	return f, fi.Size(), nil
+}
+
 // recoverNewest scans the newest segment, truncates what follows its last
 // good batch and builds its index in memory. The newest segment never has
 // index files on disk: they are written when it is sealed.
 func recoverNewest(dir string, base int64, o *Options) (*segment, error) {
 	s := newSegment(dir, base, o, os.O_RDWR)
-	f, err := os.OpenFile(s.file.path, os.O_RDWR, 0)
+	f, size, err := openSegmentFile(s.file.path, os.O_RDWR)
 	if err != nil {
-		return nil, fmt.Errorf("seglog: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("seglog: %w", err)
-	}
-	size := fi.Size()
-	if size > MaxSegmentBytes+1<<31 {
-		return nil, fmt.Errorf("seglog: segment %s is %d bytes, larger than any segment this package writes", s.file.path, size)
-	}
 	sc := scanSegment(f, base, size, s.interval, true)
 	if sc.ioErr != nil {
 		return nil, sc.ioErr

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/testkit"
 )
 
 // newestSegment returns the path of the newest .log file.
@@ -44,7 +45,7 @@ func TestTornTail(t *testing.T) {
 		{
 			name: "garbage appended",
 			damage: func(t *testing.T, path string, _ int) {
-				appendFile(t, path, []byte(strings.Repeat("garbage!", 20)))
+				testkit.AppendFile(t, path, []byte(strings.Repeat("garbage!", 20)))
 			},
 			cut:  func(_, garbage int) int { return garbage },
 			keep: 10,
@@ -52,7 +53,7 @@ func TestTornTail(t *testing.T) {
 		{
 			name: "zeros appended (power cut after the size grew)",
 			damage: func(t *testing.T, path string, _ int) {
-				appendFile(t, path, make([]byte, 160))
+				testkit.AppendFile(t, path, make([]byte, 160))
 			},
 			cut:  func(_, garbage int) int { return garbage },
 			keep: 10,
@@ -144,18 +145,6 @@ func TestTornTail(t *testing.T) {
 				t.Fatalf("NextOffset %d after reopen", l.NextOffset())
 			}
 		})
-	}
-}
-
-func appendFile(t *testing.T, path string, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -17,14 +17,10 @@ import (
 // directory, and removes the files once no Slice uses them. Open removes
 // .deleted files left by a crash.
 func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
-	if l.closed.Load() {
-		return 0, ErrClosed
+	if err := l.lockRetention(); err != nil {
+		return 0, err
 	}
-	l.retMu.Lock()
 	defer l.retMu.Unlock()
-	if l.closed.Load() {
-		return 0, ErrClosed
-	}
 	// Read under retMu: SetLimits changes them.
 	if l.opts.RetentionAge <= 0 && l.opts.RetentionBytes <= 0 {
 		return 0, nil
@@ -66,4 +62,19 @@ func (l *Log) ApplyRetention(now time.Time) (deletedSegments int, err error) {
 	l.mu.Unlock()
 
 	return len(victims), l.deleteSegments(victims, "seglog: retention deleted segment")
+}
+
+// lockRetention takes retMu for an operation that deletes segments, or
+// returns ErrClosed without it when the log is closed, before or while it
+// waited.
+func (l *Log) lockRetention() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	l.retMu.Lock()
+	if l.closed.Load() {
+		l.retMu.Unlock()
+		return ErrClosed
+	}
+	return nil
 }

@@ -217,19 +217,12 @@ func scanSegment(r io.ReaderAt, base, size, interval int64, crc bool) scanResult
 func openSealed(dir string, base int64, o *Options) (*segment, error) {
 	s := newSegment(dir, base, o, os.O_RDONLY)
 	s.sealed = true
-	f, err := os.Open(s.file.path)
+	f, size, err := openSegmentFile(s.file.path, os.O_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("seglog: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("seglog: %w", err)
-	}
-	s.diskSize = fi.Size()
-	if s.diskSize > MaxSegmentBytes+1<<31 {
-		return nil, fmt.Errorf("seglog: segment %s is %d bytes, larger than any segment this package writes", s.file.path, s.diskSize)
-	}
+	s.diskSize = size
 	last, reason := lastIndexEntry(dir, base, s.diskSize)
 	if reason == nil {
 		bp := getBuf()

@@ -10,15 +10,8 @@ func TestSliceSurvivesRollAndEviction(t *testing.T) {
 	l := mustOpen(t, t.TempDir(), Options{SegmentRecords: 20, Files: files})
 	defer l.Close()
 	appendN(t, l, 1, 10, 0)
-	s, err := l.Read(0, 1<<20) // from the active segment
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, want := readSlice(t, l, 1<<20) // from the active segment
 	defer s.Close()
-	want, err := s.AppendTo(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	appendN(t, l, 5, 10, 0) // rolls twice: the slice's segment is sealed
 	if l.Segments() != 3 {
 		t.Fatalf("%d segments", l.Segments())
@@ -70,17 +63,25 @@ func TestWriteToLargeBatches(t *testing.T) {
 	appendN(t, l, 50, 10, 0)
 	mustAppend(t, l, batch(t, 2, 0, 2*copyChunk))
 	appendN(t, l, 3, 10, 0)
-	s, err := l.Read(0, 1<<30)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, want := readSlice(t, l, 1<<30)
 	defer s.Close()
-	want, err := s.AppendTo(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var w bytes.Buffer
 	if n, err := s.WriteTo(&w); err != nil || n != int64(s.Len()) || !bytes.Equal(w.Bytes(), want) {
 		t.Fatalf("WriteTo: %d of %d bytes, %v", n, s.Len(), err)
 	}
+}
+
+// readSlice reads up to maxBytes from offset 0 and returns the Slice, for
+// the caller to close, and its bytes.
+func readSlice(t *testing.T, l *Log, maxBytes int) (Slice, []byte) {
+	t.Helper()
+	s, err := l.Read(0, maxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.AppendTo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, b
 }

@@ -25,14 +25,10 @@ const startOffsetFile = "log-start-offset"
 // current start changes nothing; one above NextOffset is an error wrapping
 // ErrOffsetOutOfRange. It returns the start offset.
 func (l *Log) DeleteBefore(offset int64) (int64, error) {
-	if l.closed.Load() {
-		return 0, ErrClosed
+	if err := l.lockRetention(); err != nil {
+		return 0, err
 	}
-	l.retMu.Lock()
 	defer l.retMu.Unlock()
-	if l.closed.Load() {
-		return 0, ErrClosed
-	}
 	start, next := l.StartOffset(), l.NextOffset()
 	switch {
 	case offset > next || offset < 0:

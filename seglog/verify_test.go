@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/testkit"
 )
 
 // Verify finds a damaged batch in an older segment, names its offsets and
@@ -25,7 +26,7 @@ func TestVerify(t *testing.T) {
 	segs := segFiles(t, dir, ".log")
 	flipByte(t, segs[1], int64(3*one+100)) // records of offsets 130..139
 	flipByte(t, segs[1], int64(6*one+kbatch.HeaderSize-2))
-	appendFile(t, segs[2], []byte("torn tail"))
+	testkit.AppendFile(t, segs[2], []byte("torn tail"))
 	rep, err = Verify(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/brokertest"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/merlinkafka/merlin/seglog"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -175,7 +176,7 @@ func TestScrapeAfterKgo(t *testing.T) {
 // with a topic of one partition.
 func startDiskBroker(t *testing.T, topic string, segmentRecords int64) *broker.Broker {
 	t.Helper()
-	st, err := broker.NewDiskStorage(t.TempDir(), broker.DiskOptions{Logger: brokertest.Logger(t), Flush: seglog.FlushAlways(), SegmentRecords: segmentRecords})
+	st, err := broker.NewDiskStorage(t.TempDir(), broker.DiskOptions{Logger: testkit.Logger(t), Flush: seglog.FlushAlways(), SegmentRecords: segmentRecords})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,22 +240,7 @@ func TestScrapeGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	produceAndConsume(t, ctx, b.Addr(), "lagging", 5)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("prom-group"), kgo.ConsumeTopics("lagging"),
-		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	for seen := 0; seen < 5; {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal(ctx.Err())
-		}
-		seen += fs.NumRecords()
-	}
-	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.CommitGroup(t, ctx, b.Addr(), "prom-group", "lagging", 5)
 	produceAndConsume(t, ctx, b.Addr(), "lagging", 3)
 	mfs := scrape(t, ctx, Handler(b))
 	if v := value(t, mfs, "merlin_broker_consumer_groups", "state", "Stable"); v != 1 {

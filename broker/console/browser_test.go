@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -55,8 +54,7 @@ func TestBrowser(t *testing.T) {
 	}
 	cl := newProducer(t, b.Addr(), topic)
 	produce(t, ctx, cl, 0, 10)
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
-	defer srv.Close()
+	srv := serve(t, b)
 
 	// Keep producing while the page polls, so that its rates move: one
 	// record every 20ms, for at most the test's minute.

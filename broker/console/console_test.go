@@ -14,6 +14,7 @@ import (
 
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/brokertest"
+	"github.com/merlinkafka/merlin/internal/testkit"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -22,13 +23,26 @@ import (
 // ends.
 func newProducer(t *testing.T, addr, topic string) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic),
+	return testkit.Kgo(t, []string{addr}, kgo.DefaultProduceTopic(topic),
 		kgo.ClientID("console-test"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
+}
+
+// startWithTopic starts a broker with a topic of partitions partitions and
+// returns it with a producer of the topic (newProducer).
+func startWithTopic(t *testing.T, topic string, partitions int32) (*broker.Broker, *kgo.Client) {
+	t.Helper()
+	b := brokertest.Start(t, broker.Config{})
+	if err := b.Cluster().CreateTopic(topic, partitions); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cl.Close)
-	return cl
+	return b, newProducer(t, b.Addr(), topic)
+}
+
+// serve serves b's console over HTTP until the test ends.
+func serve(t *testing.T, b *broker.Broker) *httptest.Server {
+	srv := httptest.NewServer(Handler(b, Options{Logger: testkit.Logger(t)}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // produce sends records one at a time: record i has key "k<i>", value
@@ -73,15 +87,10 @@ func getJSON(t *testing.T, srv *httptest.Server, path string, v any) int {
 // TestAPI checks every JSON endpoint after a kgo client produced.
 func TestAPI(t *testing.T) {
 	ctx := brokertest.Context(t)
-	b := brokertest.Start(t, broker.Config{})
-	if err := b.Cluster().CreateTopic("orders", 2); err != nil {
-		t.Fatal(err)
-	}
-	cl := newProducer(t, b.Addr(), "orders")
+	b, cl := startWithTopic(t, "orders", 2)
 	const n = 30
 	produce(t, ctx, cl, 0, n)
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
-	defer srv.Close()
+	srv := serve(t, b)
 
 	var ov Overview
 	if getJSON(t, srv, "/api/overview", &ov); ov.Topics != 1 || ov.Partitions != 2 || ov.Connections < 1 || ov.Addr != b.Addr() || !ov.Features.Groups {
@@ -183,7 +192,7 @@ func TestGroupsExtensionPoint(t *testing.T) {
 	want := []Group{{ID: "g", State: "Stable", Members: []GroupMember{{MemberID: "m", ClientID: "c", Host: "/127.0.0.1"}},
 		Offsets: []GroupOffset{{Topic: "t", Partition: 0, Committed: 5, Lag: 2}}}}
 	var fail error
-	h := Handler(b, Options{Logger: brokertest.Logger(t), Groups: func(context.Context) ([]Group, error) { return want, fail }})
+	h := Handler(b, Options{Logger: testkit.Logger(t), Groups: func(context.Context) ([]Group, error) { return want, fail }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	var ov Overview
@@ -206,8 +215,7 @@ func TestGroupsExtensionPoint(t *testing.T) {
 // with a policy that allows nothing from other origins.
 func TestPage(t *testing.T) {
 	b := brokertest.Start(t, broker.Config{})
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
-	defer srv.Close()
+	srv := serve(t, b)
 	for path, want := range map[string]string{"/": "<svg id=\"chart\"", "/app.js": "api/rates", "/style.css": "#chart"} {
 		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
@@ -259,31 +267,11 @@ func TestShowBytes(t *testing.T) {
 // assigned to it, its committed offset and a lag of 3.
 func TestClusterGroups(t *testing.T) {
 	ctx := brokertest.Context(t)
-	b := brokertest.Start(t, broker.Config{})
-	if err := b.Cluster().CreateTopic("grouped", 1); err != nil {
-		t.Fatal(err)
-	}
-	cl := newProducer(t, b.Addr(), "grouped")
+	b, cl := startWithTopic(t, "grouped", 1)
 	produce(t, ctx, cl, 0, 7)
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumerGroup("console-group"), kgo.ConsumeTopics("grouped"),
-		kgo.ClientID("group-member"), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	for seen := 0; seen < 7; {
-		fs := consumer.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal(ctx.Err())
-		}
-		seen += fs.NumRecords()
-	}
-	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
-		t.Fatal(err)
-	}
+	brokertest.CommitGroup(t, ctx, b.Addr(), "console-group", "grouped", 7, kgo.ClientID("group-member"))
 	produce(t, ctx, cl, 7, 3)
-	srv := httptest.NewServer(Handler(b, Options{Logger: brokertest.Logger(t)}))
-	defer srv.Close()
+	srv := serve(t, b)
 	var got Groups
 	getJSON(t, srv, "/api/groups", &got)
 	if !got.Supported || len(got.Groups) != 1 {

@@ -105,12 +105,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	if (sec.tls != nil || sec.sasl != nil) && strings.TrimSpace(a.Brokers) == "" {
 		return usage("--tls* and --sasl-* need --brokers: the bundled broker has neither")
 	}
-	var addrs []string
-	for _, s := range strings.Split(a.Brokers, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			addrs = append(addrs, s)
-		}
-	}
+	addrs := cli.List(a.Brokers)
 
 	names, java, err := findJavaFor(ctx, names, a.Systems != "", slices.Contains(choices, brokerKafka), stderr)
 	if err != nil {

@@ -15,9 +15,7 @@ import (
 // SCRAM cluster with the security flags.
 func TestRunTLSAndSASL(t *testing.T) {
 	c := kfaketest.NewSecure(t, "SCRAM-SHA-256", "bench", "pw")
-	t.Setenv(secflags.PasswordEnv, "pw")
-	argv := []string{"--brokers", c.ListenAddrs()[0], "--tls-ca", c.CAFile, "--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "bench",
-		"--workloads", "w4,w5", "--systems", "merlin,kgo,sarama", "--runs", "1", "--messages", "300", "--warmup", "10", "--timeout", "1m"}
+	argv := append(c.Flags(t, secflags.PasswordEnv), "--workloads", "w4,w5", "--systems", "merlin,kgo,sarama", "--runs", "1", "--messages", "300", "--warmup", "10", "--timeout", "1m")
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), argv, &stdout, &stderr); code != cli.ExitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())

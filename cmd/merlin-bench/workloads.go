@@ -47,8 +47,7 @@ var defaultMessages = map[string]int{"w2": 100_000, "w3": 100_000, "w4": 10_000,
 // defaultLists are W2's list sizes.
 var defaultLists = []int{1_000, 10_000, 100_000}
 
-// w3Producers is W3's number of concurrent sync producers (kestrel's
-// put-many).
+// w3Producers is W3's number of concurrent sync producers.
 const w3Producers = 100
 
 // parseWorkloads reads a comma-separated list of workload names.

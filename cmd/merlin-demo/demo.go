@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/merlinkafka/merlin/callbacks"
+	"github.com/merlinkafka/merlin/internal/cli"
 	"github.com/merlinkafka/merlin/internal/secflags"
 	"github.com/merlinkafka/merlin/producer"
 )
@@ -41,15 +42,7 @@ type args struct {
 }
 
 func (a *args) validate() error {
-	var brokers []string
-	for _, b := range a.Brokers {
-		for _, s := range strings.Split(b, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				brokers = append(brokers, s)
-			}
-		}
-	}
-	a.Brokers = brokers
+	a.Brokers = cli.List(a.Brokers...)
 	switch {
 	case a.Messages < 1:
 		return errors.New("--messages must be at least 1")

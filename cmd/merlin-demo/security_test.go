@@ -12,9 +12,7 @@ import (
 // that consumes everything back both use the security flags.
 func TestDemoTLSAndSASL(t *testing.T) {
 	c := kfaketest.NewSecure(t, "SCRAM-SHA-512", "demo", "pw", "secure")
-	t.Setenv(secflags.PasswordEnv, "pw")
-	code, out, errOut := runDemo(t, "--brokers", c.ListenAddrs()[0], "--topic", "secure", "--messages", "200", "--rate", "2000",
-		"--quiet", "--tls-ca", c.CAFile, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "demo")
+	code, out, errOut := runDemo(t, append(c.Flags(t, secflags.PasswordEnv), "--topic", "secure", "--messages", "200", "--rate", "2000", "--quiet")...)
 	if code != 0 || !strings.Contains(out, "sent 200, acknowledged 200, failed 0, consumed 200, lost 0") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}

@@ -385,7 +385,7 @@ func TestMessageTooLarge(t *testing.T) {
 	c := newKfake(t, "t")
 	gw := newTestGateway(t, producer.Config{Brokers: c.ListenAddrs()}, gwOpts{})
 	big := strings.Repeat("x", 2<<20)
-	for _, route := range []string{"/sync/t", "/async/t", "/batch/sync/t", "/batch/async/t"} {
+	for _, route := range produceRoutes {
 		post(t, gw.URL+route, "", big).expect(t, http.StatusUnprocessableEntity, "too large")
 	}
 	post(t, gw.URL+"/sync/t", "application/json", `[{"value":"small"},{"value":"`+big+`"}]`).
@@ -406,6 +406,21 @@ func TestUnknownTopic(t *testing.T) {
 	post(t, gw.URL+"/sync/known", "", "x").expect(t, http.StatusOK)
 }
 
+// produceRoutes are the routes that produce to topic t.
+var produceRoutes = []string{"/sync/t", "/async/t", "/batch/sync/t", "/batch/async/t"}
+
+// expectUnavailable posts body to every produce route and expects 503 with
+// want in the body and a Retry-After header.
+func (gw *testGateway) expectUnavailable(t *testing.T, body, want string) {
+	t.Helper()
+	for _, route := range produceRoutes {
+		r := post(t, gw.URL+route, "", body).expect(t, http.StatusServiceUnavailable, want)
+		if r.header.Get("Retry-After") == "" {
+			t.Fatalf("%s: no Retry-After", route)
+		}
+	}
+}
+
 func TestNoBrokers(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -416,12 +431,7 @@ func TestNoBrokers(t *testing.T) {
 	// A call waits for a topic's first metadata within its bounds (the
 	// request timeout here), then says why it could not have it.
 	gw := newTestGateway(t, producer.Config{Brokers: []string{addr}}, gwOpts{closeTimeout: time.Second, timeout: 500 * time.Millisecond})
-	for _, route := range []string{"/sync/t", "/async/t", "/batch/sync/t", "/batch/async/t"} {
-		r := post(t, gw.URL+route, "", "x").expect(t, http.StatusServiceUnavailable, "no broker")
-		if r.header.Get("Retry-After") == "" {
-			t.Fatalf("%s: no Retry-After", route)
-		}
-	}
+	gw.expectUnavailable(t, "x", "no broker")
 	do(t, http.MethodGet, gw.URL+"/metadata/t", "", nil).expect(t, http.StatusServiceUnavailable, "no broker")
 }
 
@@ -429,12 +439,7 @@ func TestBufferFull(t *testing.T) {
 	c := newKfake(t, "t")
 	gw := newTestGateway(t, producer.Config{Brokers: c.ListenAddrs(), TTL: time.Hour, MaxBufferedMessages: 1}, gwOpts{})
 	post(t, gw.URL+"/batch/async/t", "", "first").expect(t, http.StatusOK)
-	for _, route := range []string{"/sync/t", "/async/t", "/batch/sync/t", "/batch/async/t"} {
-		r := post(t, gw.URL+route, "", "more").expect(t, http.StatusServiceUnavailable, "buffer full")
-		if r.header.Get("Retry-After") == "" {
-			t.Fatalf("%s: no Retry-After", route)
-		}
-	}
+	gw.expectUnavailable(t, "more", "buffer full")
 	// What was accepted is still delivered.
 	if err := gw.p.Flush(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -450,12 +455,7 @@ func TestProducerClosed(t *testing.T) {
 	if err := gw.p.Close(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	for _, route := range []string{"/sync/t", "/async/t", "/batch/sync/t", "/batch/async/t"} {
-		r := post(t, gw.URL+route, "", "late").expect(t, http.StatusServiceUnavailable, "closed")
-		if r.header.Get("Retry-After") == "" {
-			t.Fatalf("%s: no Retry-After", route)
-		}
-	}
+	gw.expectUnavailable(t, "late", "closed")
 	do(t, http.MethodGet, gw.URL+"/metadata/t", "", nil).expect(t, http.StatusServiceUnavailable, "closed")
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/merlinkafka/merlin/internal/kfaketest"
+	"github.com/merlinkafka/merlin/internal/testkit"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,12 +24,7 @@ import (
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func testCtx(t testing.TB) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return testkit.Context(t, time.Minute) }
 
 // newKfake starts franz-go's fake cluster with topics of 2 partitions that
 // creates other topics on first use.
@@ -167,21 +163,7 @@ func (r reply) expect(t testing.TB, status int, want ...string) reply {
 // fails if more arrive than n in what it fetched.
 func consume(t testing.TB, addrs []string, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx := testCtx(t)
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d records: %v", len(out), n, err)
-		}
-		out = append(out, fs.Records()...)
-	}
+	out := testkit.Consume(t, testCtx(t), addrs, topic, n)
 	if len(out) > n {
 		t.Fatalf("consumed %d records, want %d", len(out), n)
 	}

@@ -1,6 +1,6 @@
 // Command merlin-http is an HTTP ingest gateway in front of merlin's
-// producer: what kafboy was for ekaf. Services that cannot link a Kafka
-// client POST events to it and it produces them to Kafka.
+// producer. Services that cannot link a Kafka client POST events to it and it
+// produces them to Kafka.
 //
 //	merlin-http --brokers localhost:9092
 //	curl -d 'hello' 'http://127.0.0.1:8000/sync/clicks?key=user-42'
@@ -177,15 +177,7 @@ func (a *args) validate() error {
 	if len(a.Brokers) == 0 {
 		return errors.New("--brokers is required: the bootstrap brokers (host:port) of the Kafka cluster")
 	}
-	var brokers []string
-	for _, b := range a.Brokers {
-		for _, s := range strings.Split(b, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				brokers = append(brokers, s)
-			}
-		}
-	}
-	a.Brokers = brokers
+	a.Brokers = cli.List(a.Brokers...)
 	if len(a.Brokers) == 0 {
 		return errors.New("--brokers: at least one bootstrap broker (host:port) is needed")
 	}

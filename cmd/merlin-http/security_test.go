@@ -16,9 +16,7 @@ import (
 // the password from the environment.
 func TestRunTLSAndSASL(t *testing.T) {
 	c := kfaketest.NewSecure(t, "SCRAM-SHA-256", "ingest", "right", "t")
-	t.Setenv(secflags.PasswordEnv, "right")
-	s := start(t, "--listen", "127.0.0.1:0", "--brokers", c.ListenAddrs()[0], "--tls-ca", c.CAFile,
-		"--sasl-mechanism", "SCRAM-SHA-256", "--sasl-user", "ingest")
+	s := start(t, append(c.Flags(t, secflags.PasswordEnv), "--listen", "127.0.0.1:0")...)
 	post(t, s.url+"/sync/t", "text/plain", "hello").expect(t, 200)
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, s.stderr)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,15 +19,12 @@ func main() {
 	brokers := flag.String("brokers", os.Getenv("MERLIN_BROKERS"), "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else brokers in this process)")
 	n := flag.Int("n", 100000, "messages to produce")
 	flag.Parse()
-	addrs := strings.Split(*brokers, ",")
-	if *brokers == "" { // no Kafka given: brokers in this process, in memory
-		cluster, err := mockbroker.NewCluster(mockbroker.DefaultPartitions(4))
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer cluster.Close()
-		addrs = cluster.Addrs()
+	// No Kafka given: brokers in this process, in memory.
+	addrs, stop, err := mockbroker.Bootstrap(*brokers, mockbroker.DefaultPartitions(4))
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stop()
 
 	var acked, failed atomic.Int64
 	p, err := producer.New(producer.Config{

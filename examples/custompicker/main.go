@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/merlinkafka/merlin/mockbroker"
@@ -33,15 +32,12 @@ func byRegion(topic string, key []byte, n int32) int32 {
 func main() {
 	brokers := flag.String("brokers", os.Getenv("MERLIN_BROKERS"), "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else brokers in this process)")
 	flag.Parse()
-	addrs := strings.Split(*brokers, ",")
-	if *brokers == "" { // no Kafka given: brokers in this process, in memory
-		cluster, err := mockbroker.NewCluster(mockbroker.DefaultPartitions(4))
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer cluster.Close()
-		addrs = cluster.Addrs()
+	// No Kafka given: brokers in this process, in memory.
+	addrs, stop, err := mockbroker.Bootstrap(*brokers, mockbroker.DefaultPartitions(4))
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stop()
 	p, err := producer.New(producer.Config{
 		Brokers: addrs,
 		// Only this topic uses the custom picker; others keep the default.

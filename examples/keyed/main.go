@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/merlinkafka/merlin/mockbroker"
@@ -19,15 +18,12 @@ import (
 func main() {
 	brokers := flag.String("brokers", os.Getenv("MERLIN_BROKERS"), "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else brokers in this process)")
 	flag.Parse()
-	addrs := strings.Split(*brokers, ",")
-	if *brokers == "" { // no Kafka given: brokers in this process, in memory
-		cluster, err := mockbroker.NewCluster(mockbroker.DefaultPartitions(6))
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer cluster.Close()
-		addrs = cluster.Addrs()
+	// No Kafka given: brokers in this process, in memory.
+	addrs, stop, err := mockbroker.Bootstrap(*brokers, mockbroker.DefaultPartitions(6))
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stop()
 	p, err := producer.New(producer.Config{Brokers: addrs}) // picker.Keyed() is the default
 	if err != nil {
 		log.Fatal(err)

@@ -1,5 +1,5 @@
-// Command statsd sends the producer's events to a statsd server, as ekaf's
-// callbacks did, and logs them through log/slog as well.
+// Command statsd sends the producer's events to a statsd server and logs
+// them through log/slog as well.
 //
 //	go run ./examples/statsd -statsd 127.0.0.1:8125
 //
@@ -27,15 +27,12 @@ func main() {
 	brokers := flag.String("brokers", os.Getenv("MERLIN_BROKERS"), "bootstrap brokers, comma-separated (default: $MERLIN_BROKERS, else brokers in this process)")
 	addr := flag.String("statsd", "", "statsd server, host:port (default: a local listener that prints what it gets)")
 	flag.Parse()
-	addrs := strings.Split(*brokers, ",")
-	if *brokers == "" { // no Kafka given: brokers in this process, in memory
-		cluster, err := mockbroker.NewCluster(mockbroker.DefaultPartitions(2))
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer cluster.Close()
-		addrs = cluster.Addrs()
+	// No Kafka given: brokers in this process, in memory.
+	addrs, stop, err := mockbroker.Bootstrap(*brokers, mockbroker.DefaultPartitions(2))
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stop()
 
 	if *addr == "" {
 		ln, err := net.ListenPacket("udp", "127.0.0.1:0")

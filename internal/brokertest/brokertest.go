@@ -5,25 +5,21 @@ package brokertest
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/internal/testkit"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Logger logs to the test's output at warning level and above.
-func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// Start starts a broker on loopback, logging with Logger unless cfg has a
-// logger, and closes it when the test ends.
+// Start starts a broker on loopback, logging with testkit.Logger unless cfg
+// has a logger, and closes it when the test ends.
 func Start(t testing.TB, cfg broker.Config) *broker.Broker {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = Logger(t)
+		cfg.Logger = testkit.Logger(t)
 	}
 	b, err := broker.New(cfg)
 	if err != nil {
@@ -42,11 +38,7 @@ func Start(t testing.TB, cfg broker.Config) *broker.Broker {
 }
 
 // Context returns a context that ends after a minute or with the test.
-func Context(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func Context(t testing.TB) context.Context { return testkit.Context(t, time.Minute) }
 
 // Get GETs url and returns the body, failing the test unless the status
 // is 200.
@@ -66,4 +58,18 @@ func Get(t testing.TB, ctx context.Context, url string) string {
 		t.Fatalf("GET %s: %s, %v", url, resp.Status, err)
 	}
 	return string(body)
+}
+
+// CommitGroup has a new consumer in group consume n records of topic from
+// its start and commit them. It returns the consumer, still a member of the
+// group, closed when the test ends.
+func CommitGroup(t testing.TB, ctx context.Context, addr, group, topic string, n int, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl := testkit.Kgo(t, []string{addr}, append([]kgo.Opt{kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	testkit.Poll(t, ctx, cl, n, func(*kgo.Record) bool { return true })
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }

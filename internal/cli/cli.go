@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alexflint/go-arg"
@@ -71,4 +72,19 @@ func Main(run func(ctx context.Context, argv []string, stdout, stderr io.Writer)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// List splits each of values at commas and returns the non-empty items,
+// trimmed, in order: a repeatable flag that also takes comma-separated
+// lists, such as --brokers a:9092,b:9092 --brokers c:9092.
+func List(values ...string) []string {
+	var out []string
+	for _, v := range values {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

@@ -35,3 +35,13 @@ func TestParse(t *testing.T) {
 		t.Fatalf("bad struct: %v %d", done, code)
 	}
 }
+
+func TestList(t *testing.T) {
+	got := List("a:1, b:2,,", " ", "c:3")
+	if strings.Join(got, "|") != "a:1|b:2|c:3" {
+		t.Fatalf("List = %q", got)
+	}
+	if List() != nil || List("", " , ") != nil {
+		t.Fatal("List of nothing is not nil")
+	}
+}

@@ -102,29 +102,27 @@ func Compress(dst []byte, codec Codec, data []byte) ([]byte, error) {
 	case CodecNone:
 		return append(dst, data...), nil
 	case CodecGzip:
-		buf := bytes.NewBuffer(dst)
-		zw := gzip.NewWriter(buf)
-		if _, err := zw.Write(data); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
+		return compressVia(dst, data, func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 	case CodecSnappy:
 		return append(dst, xerial.Encode(nil, data)...), nil
 	case CodecLZ4:
-		buf := bytes.NewBuffer(dst)
-		zw := lz4.NewWriter(buf)
-		if _, err := zw.Write(data); err != nil {
-			return nil, err
-		}
-		if err := zw.Close(); err != nil {
-			return nil, err
-		}
-		return buf.Bytes(), nil
+		return compressVia(dst, data, func(w io.Writer) io.WriteCloser { return lz4.NewWriter(w) })
 	case CodecZstd:
 		return zstdEncoder().EncodeAll(data, dst), nil
 	}
 	return nil, errors.New("kbatch: unknown compression codec")
+}
+
+// compressVia appends data to dst through the compressing writer newWriter
+// makes, closed to flush its last block.
+func compressVia(dst, data []byte, newWriter func(io.Writer) io.WriteCloser) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	zw := newWriter(buf)
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

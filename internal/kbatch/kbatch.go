@@ -77,7 +77,9 @@ func (c Codec) String() string {
 	return fmt.Sprintf("codec(%d)", int8(c))
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// Castagnoli is the CRC-32C table, the one merlin uses wherever it checks
+// bytes: record batches here, and the broker's and the spill's own files.
+var Castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Errors returned when a batch is not valid. They all wrap ErrCorrupt so that
 // callers can tell bad data from other failures with errors.Is.
@@ -184,7 +186,7 @@ func Validate(b []byte) (Header, error) {
 	if h.Size() > len(b) {
 		return h, fmt.Errorf("%w: batch of %d bytes, %d present", ErrShort, h.Size(), len(b))
 	}
-	if crc := crc32.Checksum(b[crcStart:h.Size()], castagnoli); crc != h.CRC {
+	if crc := crc32.Checksum(b[crcStart:h.Size()], Castagnoli); crc != h.CRC {
 		return h, fmt.Errorf("%w: header says %08x, bytes give %08x", ErrCRC, h.CRC, crc)
 	}
 	return h, nil
@@ -241,11 +243,4 @@ func ValidPrefix(b []byte) (int, error) {
 		n += h.Size()
 	}
 	return n, nil
-}
-
-// Checksum computes the CRC-32C of the batch at the start of b from its
-// attributes to its end, as the header's CRC field should hold.
-func Checksum(b []byte) uint32 {
-	size := lengthFieldEnd + int(int32(binary.BigEndian.Uint32(b[8:12])))
-	return crc32.Checksum(b[crcStart:size], castagnoli)
 }

@@ -355,5 +355,5 @@ func putProducer(b []byte, id int64, epoch int16, baseSequence int32) {
 
 // SetCRC computes the CRC of the batch b (one whole batch) and writes it.
 func SetCRC(b []byte) {
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], castagnoli))
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[crcStart:], Castagnoli))
 }

@@ -16,6 +16,8 @@ type Secure struct {
 	*kfake.Cluster
 	CA     *testcert.CA
 	CAFile string
+
+	mechanism, user, password string
 }
 
 // NewSecure starts a Secure cluster with topics of two partitions; it
@@ -30,5 +32,16 @@ func NewSecure(t testing.TB, mechanism, user, password string, topics ...string)
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &Secure{Cluster: c, CA: ca, CAFile: caFile}
+	return &Secure{Cluster: c, CA: ca, CAFile: caFile, mechanism: mechanism, user: user, password: password}
+}
+
+// Flags returns the flags of package secflags, and --brokers, that connect
+// a command to the cluster, and puts the password in the environment
+// variable passwordEnv (secflags.PasswordEnv, which this package cannot
+// import: secflags imports the producer, whose tests import this package)
+// for the rest of the test.
+func (s *Secure) Flags(t testing.TB, passwordEnv string) []string {
+	t.Setenv(passwordEnv, s.password)
+	return []string{"--brokers", s.ListenAddrs()[0], "--tls-ca", s.CAFile,
+		"--sasl-mechanism", s.mechanism, "--sasl-user", s.user}
 }

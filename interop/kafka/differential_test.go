@@ -17,6 +17,7 @@ import (
 
 	"github.com/merlinkafka/merlin/broker"
 	"github.com/merlinkafka/merlin/internal/kbatch"
+	"github.com/merlinkafka/merlin/internal/testkit"
 )
 
 // rawConn sends kmsg requests at exactly the version asked for and reads
@@ -241,15 +242,8 @@ func fetchReq(topic string, offset int64) *kmsg.FetchRequest {
 }
 
 func listOffsetsReq(topic string, ts int64) *kmsg.ListOffsetsRequest {
-	req := kmsg.NewPtrListOffsetsRequest()
+	req := testkit.ListOffsets(topic, ts, 0)
 	req.SetVersion(7)
-	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = 0, ts, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	return req
 }
 

@@ -24,6 +24,17 @@ func failoverConfig() producer.Config {
 	}
 }
 
+// startFailoverLoad creates topic with partitions partitions at
+// replication factor 3 and starts the failover producer sending keys keys'
+// messages to it, 3000 a second, recorded in the ledger; stop ends the load.
+func startFailoverLoad(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, partitions, keys int) (p *producer.Producer, l *ledger, stop func() int) {
+	t.Helper()
+	createTopic(t, ctx, c, topic, partitions, 3, topicConfigs(c, nil))
+	p = newProducer(t, c, failoverConfig())
+	l = newLedger()
+	return p, l, load(ctx, p, l, topic, keys, 3000)
+}
+
 // ledOn is the partitions of topic that broker id leads now.
 func ledOn(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, id int32) []int32 {
 	t.Helper()
@@ -64,12 +75,7 @@ func TestLeaderKill9Idempotent(t *testing.T) {
 	c := cluster(t, 3, nil)
 	ctx := testContext(t, 5*time.Minute+2*soak())
 	const topic = "kill9"
-	if err := c.CreateTopic(ctx, topic, 3, 3, topicConfigs(c, nil)); err != nil {
-		t.Fatal(err)
-	}
-	p := newProducer(t, c, failoverConfig())
-	l := newLedger()
-	stop := load(ctx, p, l, topic, 24, 3000)
+	p, l, stop := startFailoverLoad(t, ctx, c, topic, 3, 24)
 	rounds := 1 + int(soak()/(20*time.Second))
 	for round := range rounds {
 		_, acked, _ := l.counts()
@@ -111,12 +117,7 @@ func TestRollingRestart(t *testing.T) {
 	c := cluster(t, 3, nil)
 	ctx := testContext(t, 6*time.Minute+2*soak())
 	const topic = "rolling"
-	if err := c.CreateTopic(ctx, topic, 6, 3, topicConfigs(c, nil)); err != nil {
-		t.Fatal(err)
-	}
-	p := newProducer(t, c, failoverConfig())
-	l := newLedger()
-	stop := load(ctx, p, l, topic, 30, 3000)
+	p, l, stop := startFailoverLoad(t, ctx, c, topic, 6, 30)
 	var times []time.Duration
 	rounds := 2 + int(soak()/(30*time.Second))
 	for round := range rounds {

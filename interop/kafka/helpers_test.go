@@ -474,3 +474,12 @@ func waitAcked(t *testing.T, ctx context.Context, l *ledger, n int) {
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// createTopic creates topic on c with partitions partitions at replication
+// factor rf and configs, failing the test if Kafka refuses.
+func createTopic(t *testing.T, ctx context.Context, c *kafkatest.Cluster, topic string, partitions, rf int, configs map[string]string) {
+	t.Helper()
+	if err := c.CreateTopic(ctx, topic, partitions, rf, configs); err != nil {
+		t.Fatal(err)
+	}
+}

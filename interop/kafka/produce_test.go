@@ -40,9 +40,7 @@ func TestEveryModeAndCodec(t *testing.T) {
 
 func everyMode(t *testing.T, ctx context.Context, c *kafkatest.Cluster, comp producer.Compression) {
 	topic := "modes-" + comp.String()
-	if err := c.CreateTopic(ctx, topic, 3, 0, topicConfigs(c, nil)); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, topic, 3, 0, topicConfigs(c, nil))
 	p := newProducer(t, c, producer.Config{Compression: comp})
 	const perMode = 150
 	var (
@@ -160,9 +158,7 @@ func TestKeyedPartitioningMatchesJava(t *testing.T) {
 	const n = 10_000
 	for _, parts := range []int{7, 12} {
 		topic := fmt.Sprintf("keyed-%d", parts)
-		if err := c.CreateTopic(ctx, topic, parts, 1, nil); err != nil {
-			t.Fatal(err)
-		}
+		createTopic(t, ctx, c, topic, parts, 1, nil)
 		out := javaPeer(t, ctx, c, "keyed", strings.Join(c.Brokers(), ","), topic, strconv.Itoa(n))
 		p := newProducer(t, c, producer.Config{})
 		sc := bufio.NewScanner(bytes.NewReader(out))
@@ -216,9 +212,7 @@ func TestMessageTooLargeForTopic(t *testing.T) {
 	c := cluster(t, 1, nil)
 	ctx := testContext(t, 2*time.Minute)
 	const topic = "small-messages"
-	if err := c.CreateTopic(ctx, topic, 1, 1, map[string]string{"max.message.bytes": "2000"}); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, topic, 1, 1, map[string]string{"max.message.bytes": "2000"})
 	p := newProducer(t, c, producer.Config{})
 	var msgs []producer.Message
 	for i := range 21 {

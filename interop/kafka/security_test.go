@@ -75,9 +75,7 @@ func secureCluster(t *testing.T) (*kafkatest.Cluster, *tls.Config) {
 func TestSASLSSLAgainstKafka(t *testing.T) {
 	c, tlsCfg := secureCluster(t)
 	ctx := testContext(t, 3*time.Minute)
-	if err := c.CreateTopic(ctx, "secure", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, "secure", 1, 1, nil)
 	mechs := []producer.SASLMechanism{producer.SASLPlain, producer.SASLScramSHA256, producer.SASLScramSHA512}
 	want := 0
 	for _, mech := range mechs {
@@ -147,9 +145,7 @@ func unsecuredJWT(sub string, iat, exp time.Time) string {
 func TestOAuthBearerAgainstKafka(t *testing.T) {
 	c, tlsCfg := secureCluster(t)
 	ctx := testContext(t, 2*time.Minute)
-	if err := c.CreateTopic(ctx, "oauth", 1, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, "oauth", 1, 1, nil)
 	var tokens atomic.Int32
 	provider := func(ctx context.Context) (producer.Token, error) {
 		tokens.Add(1)

@@ -26,9 +26,7 @@ func TestTopicCreatedAfterStart(t *testing.T) {
 	if !errors.Is(err, producer.ErrUnknownTopic) {
 		t.Fatalf("produce to a missing topic: %v, want ErrUnknownTopic", err)
 	}
-	if err := c.CreateTopic(ctx, "later", 2, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, "later", 2, 1, nil)
 	res, err := p.ProduceSync(ctx, "later", producer.Message{Value: []byte("on time")})
 	if err != nil {
 		t.Fatalf("produce after the topic was created: %v", err)
@@ -50,9 +48,7 @@ func TestTopicDeletedWhileProducing(t *testing.T) {
 	c := cluster(t, 1, noAutoCreate)
 	ctx := testContext(t, 3*time.Minute)
 	const topic = "doomed"
-	if err := c.CreateTopic(ctx, topic, 3, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, topic, 3, 1, nil)
 	cfg := producer.Config{DeliveryTimeout: time.Minute, MetadataRefresh: 2 * time.Second}
 	p := newProducer(t, c, cfg)
 	l := newLedger()
@@ -114,9 +110,7 @@ func TestPartitionsAddedUnderLoad(t *testing.T) {
 	c := cluster(t, 1, nil)
 	ctx := testContext(t, 3*time.Minute)
 	const topic = "growing"
-	if err := c.CreateTopic(ctx, topic, 3, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, c, topic, 3, 1, nil)
 	const refresh = 2 * time.Second
 	p := newProducer(t, c, producer.Config{MetadataRefresh: refresh})
 	l := newLedger()

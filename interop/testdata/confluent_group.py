@@ -8,21 +8,14 @@ consumes again with a new consumer of the same group, which must start at
 the commits: every record exactly once. Prints one line of JSON with what
 it did; exits non-zero with a message on stderr at the first problem.
 """
-import json
-import sys
 import time
 
+from checks import Consumed, args, fail, in_two_halves
 from confluent_kafka import Consumer, Producer
 
 
-def fail(msg):
-    print("confluent_group: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
 def main():
-    bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    half = n // 2
+    bootstrap, topic, n = args()
     deadline = time.time() + 120
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
 
@@ -33,8 +26,7 @@ def main():
         if producer.flush(60) != 0:
             fail("flush left messages undelivered")
 
-    seen = set()
-    partitions = set()
+    consumed = Consumed(n, deadline)
 
     def consume(want):
         consumer = Consumer({
@@ -47,28 +39,19 @@ def main():
         consumer.subscribe([topic])
         got = 0
         while got < want:
-            if time.time() > deadline:
-                fail("consumed %d of %d before the deadline" % (len(seen), n))
+            consumed.check_time()
             msg = consumer.poll(1.0)
             if msg is None:
                 continue
             if msg.error():
                 fail("consume error: %s" % msg.error())
-            i = int(msg.value())
-            if i in seen:
-                fail("record %d consumed twice" % i)
-            seen.add(i)
-            partitions.add(msg.partition())
+            consumed.add(int(msg.value()), msg.partition())
             got += 1
         consumer.commit(asynchronous=False)
         consumer.close()
         return got
 
-    produce(0, half)
-    consumed = consume(half)
-    produce(half, n)
-    consumed += consume(n - half)
-    print(json.dumps({"produced": n, "consumed": consumed, "partitions": len(partitions)}))
+    in_two_halves(n, produce, consume, consumed)
 
 
 main()

@@ -8,35 +8,15 @@ every record: key, value, headers, and order within each partition. Prints
 one line of JSON with what it did; exits non-zero with a message on stderr
 at the first problem.
 """
-import json
-import sys
 import time
 
+from checks import RoundTrip, args, fail, headers, key, summary, value
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, Producer,
                              TopicPartition)
 
 
-def fail(msg):
-    print("confluent_roundtrip: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def key(i):
-    return ("key-%d" % (i % 97)).encode()
-
-
-def value(i):
-    return ("value-%06d-" % i).encode() + b"x" * (i % 64)
-
-
-def headers(i):
-    # No header with a None value: confluent-kafka 1.7 (Debian bookworm)
-    # crashes the interpreter reading one back ("deallocating None").
-    return [("i", str(i).encode()), ("empty", b"")]
-
-
 def main():
-    bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    bootstrap, topic, n = args()
     deadline = time.time() + 90
 
     producer = Producer({
@@ -76,12 +56,8 @@ def main():
     md = consumer.list_topics(topic, timeout=30)
     partitions = sorted(md.topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    seen = {}
-    next_offset = {p: 0 for p in partitions}
-    last = {}
-    while len(seen) < n:
-        if time.time() > deadline:
-            fail("consumed %d of %d before the deadline" % (len(seen), n))
+    rt = RoundTrip(n, deadline, acked, partitions)
+    while rt.more():
         msg = consumer.poll(1.0)
         if msg is None:
             continue
@@ -89,29 +65,9 @@ def main():
             if msg.error().code() == KafkaError._PARTITION_EOF:
                 continue
             fail("consume error: %s" % msg.error())
-        hs = msg.headers() or []
-        try:
-            i = int(dict(hs)["i"])
-        except (KeyError, ValueError):
-            fail("record without header i: %r" % (hs,))
-        if i in seen:
-            fail("record %d twice" % i)
-        seen[i] = True
-        p, off = msg.partition(), msg.offset()
-        if msg.key() != key(i) or msg.value() != value(i):
-            fail("record %d: key %r value %r" % (i, msg.key(), msg.value()))
-        if hs != headers(i):
-            fail("record %d: headers %r, want %r" % (i, hs, headers(i)))
-        if (p, off) != acked[i]:
-            fail("record %d at %d/%d, acknowledged at %d/%d" % ((i, p, off) + acked[i]))
-        if off != next_offset[p]:
-            fail("partition %d: offset %d, want %d" % (p, off, next_offset[p]))
-        next_offset[p] += 1
-        if p in last and i < last[p]:
-            fail("partition %d: record %d after %d" % (p, i, last[p]))
-        last[p] = i
+        rt.check(msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers() or [])
     consumer.close()
-    print(json.dumps({"produced": n, "consumed": len(seen), "partitions": len(partitions)}))
+    summary(n, len(rt.seen), len(partitions))
 
 
 main()

@@ -7,21 +7,14 @@ consumer closed, the other half produced and consumed by a new consumer of
 the same group, which must start at the commits. Prints one line of JSON;
 exits non-zero with a message on stderr at the first problem.
 """
-import json
-import sys
 import time
 
+from checks import Consumed, args, in_two_halves
 from kafka import KafkaConsumer, KafkaProducer
 
 
-def fail(msg):
-    print("kafkapython_group: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
 def main():
-    bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    half = n // 2
+    bootstrap, topic, n = args()
     deadline = time.time() + 120
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
 
@@ -31,8 +24,7 @@ def main():
         for f in futures:
             f.get(timeout=10)
 
-    seen = set()
-    partitions = set()
+    consumed = Consumed(n, deadline)
 
     def consume(want):
         consumer = KafkaConsumer(
@@ -46,25 +38,16 @@ def main():
         )
         got = 0
         while got < want:
-            if time.time() > deadline:
-                fail("consumed %d of %d before the deadline" % (len(seen), n))
+            consumed.check_time()
             for records in consumer.poll(timeout_ms=1000).values():
                 for r in records:
-                    i = int(r.value)
-                    if i in seen:
-                        fail("record %d consumed twice" % i)
-                    seen.add(i)
-                    partitions.add(r.partition)
+                    consumed.add(int(r.value), r.partition)
                     got += 1
         consumer.commit()
         consumer.close()
         return got
 
-    produce(0, half)
-    consumed = consume(half)
-    produce(half, n)
-    consumed += consume(n - half)
-    print(json.dumps({"produced": n, "consumed": consumed, "partitions": len(partitions)}))
+    in_two_halves(n, produce, consume, consumed)
 
 
 main()

@@ -8,32 +8,14 @@ record: key, value, headers, and order within each partition. Prints one
 line of JSON with what it did; exits non-zero with a message on stderr at the
 first problem.
 """
-import json
-import sys
 import time
 
+from checks import RoundTrip, args, fail, headers, key, summary, value
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 
-def fail(msg):
-    print("kafkapython_roundtrip: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def key(i):
-    return ("key-%d" % (i % 97)).encode()
-
-
-def value(i):
-    return ("value-%06d-" % i).encode() + b"x" * (i % 64)
-
-
-def headers(i):
-    return [("i", str(i).encode()), ("empty", b"")]
-
-
 def main():
-    bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    bootstrap, topic, n = args()
     deadline = time.time() + 90
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip",
@@ -57,37 +39,13 @@ def main():
     tps = [TopicPartition(topic, p) for p in partitions]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
-    seen = {}
-    next_offset = {p: 0 for p in partitions}
-    last = {}
-    while len(seen) < n:
-        if time.time() > deadline:
-            fail("consumed %d of %d before the deadline" % (len(seen), n))
+    rt = RoundTrip(n, deadline, acked, partitions)
+    while rt.more():
         for tp, records in consumer.poll(timeout_ms=1000).items():
             for r in records:
-                hs = list(r.headers or [])
-                try:
-                    i = int(dict(hs)["i"])
-                except (KeyError, ValueError):
-                    fail("record without header i: %r" % (hs,))
-                if i in seen:
-                    fail("record %d twice" % i)
-                seen[i] = True
-                p, off = r.partition, r.offset
-                if r.key != key(i) or r.value != value(i):
-                    fail("record %d: key %r value %r" % (i, r.key, r.value))
-                if hs != headers(i):
-                    fail("record %d: headers %r, want %r" % (i, hs, headers(i)))
-                if (p, off) != acked[i]:
-                    fail("record %d at %d/%d, acknowledged at %d/%d" % ((i, p, off) + acked[i]))
-                if off != next_offset[p]:
-                    fail("partition %d: offset %d, want %d" % (p, off, next_offset[p]))
-                next_offset[p] += 1
-                if p in last and i < last[p]:
-                    fail("partition %d: record %d after %d" % (p, i, last[p]))
-                last[p] = i
+                rt.check(r.partition, r.offset, r.key, r.value, list(r.headers or []))
     consumer.close()
-    print(json.dumps({"produced": n, "consumed": len(seen), "partitions": len(partitions)}))
+    summary(n, len(rt.seen), len(partitions))
 
 
 main()
