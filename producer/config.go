@@ -152,8 +152,8 @@ const (
 	DropOldest = buffer.DropOldest
 )
 
-// MassageFunc rewrites a batch of messages just before it is encoded: ekaf's
-// massage_buffer hook. It receives the messages of one batch for one
+// MassageFunc rewrites a batch of messages just before it is encoded. It
+// receives the messages of one batch for one
 // partition, in order, and returns what is sent instead. Delivery results
 // still go to the original messages: each original message is acknowledged
 // or failed with the outcome of the batch that carried it, and reports that
@@ -211,9 +211,9 @@ type Config struct {
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// MaxMessages flushes a partition's batch when it holds this many
-	// messages. Default 10 000 (ekaf: 100, which at today's rates means
-	// thousands of requests a second; franz-go does not count messages and
-	// stops at about 1 MB).
+	// messages. Default 10 000: high enough that MaxBytes (1 MiB) is what
+	// usually seals a batch of small messages, as in franz-go, which does not
+	// count messages.
 	MaxMessages int
 	// MaxBytes flushes a batch when its records reach this many bytes, before
 	// compression. Default 1 MiB, as franz-go and the Java client's default
@@ -221,8 +221,8 @@ type Config struct {
 	MaxBytes int
 	// TTL is the longest a message waits in a batch that does not fill: a
 	// batch is sent TTL after its first message arrived, whatever came since.
-	// Default 10 ms, franz-go's linger since v1.19 (ekaf waited 5 s, and only
-	// after the batch stopped growing: seconds of latency for nothing).
+	// Default 10 ms, franz-go's linger since v1.19: long enough to fill
+	// batches under load, short enough not to be felt.
 	// ProduceSync and ProduceAsync do not wait for it.
 	TTL time.Duration
 
@@ -259,8 +259,7 @@ type Config struct {
 
 	// WorkersPerPartition is how many workers (each with its own batch and
 	// in-flight requests) serve one partition. Default 1, which keeps order
-	// per partition. More workers trade order for concurrency, as ekaf's
-	// per_partition_workers did.
+	// per partition. More workers trade order for concurrency.
 	WorkersPerPartition int
 	// MaxInFlight is how many batches one worker may have sent and not yet
 	// had answered. Default 5, the most with which Kafka's idempotence keeps

@@ -1,7 +1,7 @@
 // Package producer is merlin's batching Kafka producer.
 //
 // A Producer sends messages to a Kafka cluster (Apache Kafka, Redpanda, or
-// merlin's own bundled broker) in four modes, ekaf's:
+// merlin's own bundled broker) in four modes:
 //
 //   - ProduceSync waits for the broker's acknowledgement and returns one
 //     Result (partition, offset) per message.
@@ -14,27 +14,36 @@
 // # How a message travels
 //
 // The topic's picker (package picker; by default keyed: murmur2 for keyed
-// messages, sticky for the rest) chooses a partition. Each partition has a
-// worker goroutine (Config.WorkersPerPartition, default 1) that owns its
-// batches and a small state machine (see State). A batch is sealed when it
-// reaches MaxMessages or MaxBytes, or TTL after its first message, and sent
-// pipelined on the partition leader's connection (up to MaxInFlight
-// unanswered batches per worker). Connections are sarama Brokers, one per
-// broker, opened lazily and replaced when they die.
+// messages, sticky for the rest) chooses a partition, and the call takes
+// room in the producer's buffer (package buffer's Budget, under the
+// BufferFull policy). Each partition has a worker (Config.WorkersPerPartition,
+// default 1) with an explicit state machine (see State) that owns the
+// partition's batches:
 //
-// # Configuration and errors
+//  1. The produce call appends to the worker's open batch under its lock.
+//     Unless delivery needs the Message back (Config.OnDelivery, hooks, a
+//     massage hook), it encodes the message straight into the batch's Kafka
+//     record batch and keeps only a note for a callback or ProduceSync
+//     waiter, so the caller's key and value are free when the call returns.
+//  2. A batch is sealed at MaxMessages or MaxBytes, or TTL after its first
+//     message (at once for ProduceSync and ProduceAsync), and the worker's
+//     goroutine finishes its encoding, compressing it: compression runs on
+//     the partitions' goroutines, spread across cores. That one encoding is
+//     what is sent, held through an outage, spilled and resent; a send sets
+//     only its producer id, epoch and sequence.
+//  3. The worker queues the batch on its leader's sink, up to MaxInFlight
+//     unanswered batches, and goes on. The sink (one per broker, over one
+//     sarama connection) takes everything queued each time it can write and
+//     packs it into as few produce requests as it may.
+//  4. sarama's reader hands the answer back to the worker, which settles the
+//     batch: acknowledged, resent after a retriable error, or failed.
+//  5. A reporter runs the delivery callbacks, completes ProduceSync calls and
+//     gives the room back, in order per partition, off the workers: a slow
+//     callback delays other callbacks, never sending.
 //
-// merlin's packages configure alike: a struct whose zero fields mean their
-// defaults (each field says which; enumerations have a zero "Default"
-// constant, such as AcksDefault, so that no flag is needed to tell "unset"
-// from a real value), a Validate method that reports the first invalid
-// field without changing anything, and a constructor that validates and
-// then fills in the defaults. Every invalid configuration is a
-// *ConfigError naming the field, which matches ErrConfig under errors.Is.
-// Everything used after Close returns an error matching ErrClosed. The
-// ErrConfig and ErrClosed of every merlin package (producer, broker,
-// mockbroker, callbacks, seglog) are of one kind each: errors.Is(err,
-// producer.ErrClosed) holds for a closed broker.Cluster's errors too.
+// Worker, sink and reporter goroutines run only while they have work: an
+// idle partition costs its state and no goroutine. DESIGN.md in the
+// repository draws the path and says which goroutine owns what.
 //
 // # Delivery guarantees
 //
@@ -81,8 +90,7 @@
 // flushed_replied, worker_up, worker_down, time_to_connect, time_down,
 // downtime_saved, downtime_replayed, state changes, failures) to the
 // handlers in Config.Handlers, each through its own queue, so that a slow
-// handler never slows a worker. callbacks.NewStatsd sends them to statsd as
-// ekaf did.
+// handler never slows a worker. callbacks.NewStatsd sends them to statsd.
 //
 // # Statistics and hooks
 //

@@ -4,8 +4,7 @@ import (
 	"encoding/json"
 )
 
-// JSONArray is a ready-made MassageFunc, ekaf's
-// encode_messages_as_one_large_message_json: it sends a whole batch as one
+// JSONArray is a ready-made MassageFunc: it sends a whole batch as one
 // message whose value is a JSON array of the batch's values, in order. A
 // value that is valid JSON goes in as it is; any other value goes in as a
 // JSON string. The message has no key; its headers are the first message's.

@@ -60,7 +60,7 @@ type Stats struct {
 	// Connections is the number of open broker connections.
 	Connections int
 
-	// Downtime counts ekaf's downtime events (see package callbacks).
+	// Downtime counts the downtime events (see package callbacks).
 	Downtime DowntimeStats
 	// EventsDropped is how many (event, handler) deliveries the event bus
 	// dropped because a handler was slow (callbacks.Bus.Dropped).
@@ -110,8 +110,8 @@ func (c *Counters) add(o Counters) {
 	c.Retries += o.Retries
 }
 
-// DowntimeStats counts the producer's downtime events: ekaf's callbacks,
-// as counters (callbacks.Bus.Totals of each kind).
+// DowntimeStats counts the producer's downtime events, the callbacks
+// package's kinds, as counters (callbacks.Bus.Totals of each kind).
 type DowntimeStats struct {
 	// WorkerDown counts worker_down events: a partition worker lost its
 	// leader and entered downtime. WorkerUp counts worker_up events:

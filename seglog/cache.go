@@ -8,8 +8,7 @@ import (
 )
 
 // FileCache bounds the number of segment files held open by the Logs that
-// share it, closing a least recently used idle handle to make room (poe
-// called this hibernation). A handle is pinned only while a read, write or
+// share it, closing a least recently used idle handle to make room. A handle is pinned only while a read, write or
 // fsync uses it; a Slice does not pin one between reads. When every handle
 // is pinned the cache lets the count exceed its bound until a handle is
 // released, rather than block.

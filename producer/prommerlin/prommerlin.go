@@ -32,7 +32,7 @@
 //	merlin_producer_workers{state}                             gauge      partition workers in each state
 //	merlin_producer_broker_circuit_breaker_state{broker,state} gauge      1 for the breaker's state, 0 for the others
 //	merlin_producer_connections                                gauge      open broker connections
-//	merlin_producer_worker_down_total                          counter    ekaf's worker_down events
+//	merlin_producer_worker_down_total                          counter    worker_down events
 //	merlin_producer_worker_up_total                            counter    worker_up events
 //	merlin_producer_downtime_seconds_total                     counter    time_down: how long workers were down
 //	merlin_producer_downtime_saved_messages_total              counter    downtime_saved: messages buffered while down
