@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/merlinkafka/merlin/internal/cli"
+	"github.com/merlinkafka/merlin/internal/kafkatest"
 	"github.com/merlinkafka/merlin/producer"
 )
 
@@ -185,5 +186,43 @@ func TestBadConfigFlags(t *testing.T) {
 		if code := run(context.Background(), c.args, &stdout, &stderr); code != cli.ExitUsage || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q", c.args, code, stderr.String())
 		}
+	}
+}
+
+// TestJavaDefaultsInProcess runs ProducerPerformance out of the box
+// (acks=all, idempotence on) with a buffer bound against the in-process
+// broker: the tool's count and the topic's offsets must agree.
+func TestJavaDefaultsInProcess(t *testing.T) {
+	kafkatest.Need(t)
+	argv := []string{"--in-process", "--config", "defaults", "--buffer-bound", "10000", "--systems", "merlin,java",
+		"--workloads", "w5", "--runs", "1", "--messages", "5000", "--warmup", "50", "--timeout", "3m"}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), argv, &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"--command-property acks=all alone; Kafka's defaults otherwise: enable.idempotence=true",
+		"java buffer.memory = max(N x size, batch.size) = 1000000 bytes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "ERROR") || findRow(out, "W5 peers, 100 B", javaSystem) == "" {
+		t.Errorf("no java row, or an error:\n%s", out)
+	}
+}
+
+// TestNotesOncePerCase: a case on two brokers has its latency note once.
+func TestNotesOncePerCase(t *testing.T) {
+	c := buildCases([]string{"w3"}, map[string]int{"w3": 10}, nil)[0]
+	r := &report{cases: []caseResult{{c: c, broker: "bundled"}, {c: c, broker: "kafka"}}}
+	n := 0
+	for _, l := range r.notes() {
+		if strings.Contains(l, "latency per sync call") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d latency notes for one case:\n%s", n, strings.Join(r.notes(), "\n"))
 	}
 }

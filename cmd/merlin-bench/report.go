@@ -173,7 +173,8 @@ func (r *report) notes() []string {
 			seen[cr.c.ref] = true
 			out = append(out, fmt.Sprintf("%s: published %s", cr.c.name, cr.c.ref))
 		}
-		if cr.c.latency != "" {
+		if cr.c.latency != "" && !seen["latency "+cr.c.name] {
+			seen["latency "+cr.c.name] = true
 			what := map[string]string{"ack": "per sync call, send to acknowledgement", "e2e": "per message, send to consumer poll (consumer: kgo in the bench process, its CPU in every row)"}[cr.c.latency]
 			out = append(out, fmt.Sprintf("%s: latency %s", cr.c.name, what))
 		}
