@@ -60,18 +60,30 @@ func TestParsePerf(t *testing.T) {
 }
 
 func TestJavaArgs(t *testing.T) {
-	props := javaProps([]string{"127.0.0.1:1", "127.0.0.1:2"}, 10*time.Millisecond, false)
+	tuned := setup{config: configTuned, linger: 10 * time.Millisecond}
+	props := javaProps([]string{"127.0.0.1:1", "127.0.0.1:2"}, tuned, false, 100)
 	for _, want := range []string{"bootstrap.servers=127.0.0.1:1,127.0.0.1:2", "acks=1", "enable.idempotence=false",
 		"compression.type=none", "linger.ms=10", "batch.size=1048576"} {
 		if !slices.Contains(props, want) {
 			t.Errorf("props %v lack %s", props, want)
 		}
 	}
-	if p := javaProps(nil, 10*time.Millisecond, true); !slices.Contains(p, "linger.ms=0") {
+	if p := javaProps(nil, tuned, true, 100); !slices.Contains(p, "linger.ms=0") {
 		t.Errorf("unbatched props %v", p)
 	}
-	if p := javaProps(nil, 300*time.Microsecond, false); !slices.Contains(p, "linger.ms=1") {
+	if p := javaProps(nil, setup{config: configTuned, linger: 300 * time.Microsecond}, false, 100); !slices.Contains(p, "linger.ms=1") {
 		t.Errorf("a linger below 1ms became no linger: %v", p)
+	}
+	// Out of the box: bootstrap.servers and acks=all alone.
+	if p := javaProps([]string{"h:1"}, setup{config: configDefaults, linger: time.Second}, false, 100); !slices.Equal(p, []string{"bootstrap.servers=h:1", "acks=all"}) {
+		t.Errorf("defaults props %v", p)
+	}
+	// --buffer-bound: N values' bytes, at least one batch.
+	if p := javaProps(nil, setup{config: configDefaults, bound: 10_000}, false, 100); !slices.Contains(p, "buffer.memory=1000000") {
+		t.Errorf("defaults, bound 10000: %v", p)
+	}
+	if p := javaProps(nil, setup{config: configTuned, linger: time.Millisecond, bound: 10_000}, false, 100); !slices.Contains(p, "buffer.memory=1048576") {
+		t.Errorf("tuned (batch.size 1 MiB), bound 10000: %v", p)
 	}
 
 	j := &javaTool{commandProperty: true, warmup: true}

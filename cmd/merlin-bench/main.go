@@ -8,6 +8,7 @@
 //	merlin-bench [--brokers HOST:PORT,...] [--broker bundled,kafka]
 //	             [--workloads w2,w3,w4,w5] [--systems merlin,kgo,sarama,java]
 //	             [--runs N] [--messages SPEC] [--partitions N]
+//	             [--config tuned|defaults] [--buffer-bound N]
 //	             [--markdown FILE] [--svg FILE] [--cpuprofile FILE]
 //
 // Without --brokers it starts the bundled broker (cmd/merlin-broker, built
@@ -31,8 +32,8 @@
 //
 // The java system is Kafka's Java producer in Kafka's ProducerPerformance
 // tool (kafka-producer-perf-test), a JVM of its own per run, with the same
-// message size and count, acks=1, enable.idempotence=false, no compression,
-// linger.ms as --linger and batch.size as merlin's 1 MiB, --throughput -1
+// message size and count, the producer properties of --config (below),
+// --throughput -1
 // and --warmup-records as --java-warmup (default --warmup), records the JVM
 // warms its JIT up on. Its figures are the tool's own steady-state summary;
 // its CPU and peak RSS are the whole JVM's. It only
@@ -51,11 +52,29 @@
 //	W5 peers      1 000 000 messages of 100 bytes, one call a message, async
 //	              batched
 //
-// Every system runs with acks=1 (leader), idempotence off, no compression and
-// the same linger (--linger, default 10ms: merlin's TTL, kgo's
-// ProducerLinger, sarama's Flush.Frequency, java's linger.ms). Sync and
+// --config tuned (the default) runs every system with acks=1 (leader),
+// idempotence off, no compression and the same linger (--linger, default
+// 10ms: merlin's TTL, kgo's ProducerLinger, sarama's Flush.Frequency,
+// java's linger.ms, java's batch.size as merlin's 1 MiB). Sync and
 // unbatched rows use no linger for kgo, sarama and java; merlin's
-// ProduceSync and ProduceAsync never wait for the TTL. A run counts only
+// ProduceSync and ProduceAsync never wait for the TTL.
+//
+// --config defaults runs each client out of the box, with its own
+// batching, linger, idempotence and compression, in every row, but
+// acks=all for every one: merlin with producer.Config{Brokers, ClientID}
+// and the OnDelivery that counts outcomes; kgo with its defaults (acks=all,
+// idempotent, snappy preferred, 10ms linger); sarama's NewConfig() with
+// RequiredAcks WaitForAll (idempotence stays off, its default);
+// ProducerPerformance with bootstrap.servers and acks=all alone. The
+// table's header says which config ran and each system's settings.
+//
+// --buffer-bound N holds the systems to N messages buffered and not yet
+// acknowledged, for comparing peak heap: merlin's MaxBufferedMessages
+// (MaxBufferedBytes raised when N messages need more than its default),
+// kgo's MaxBufferedRecords, java's buffer.memory = N x message size (at
+// least one batch.size); sarama has no such bound and keeps its defaults.
+//
+// Either way, a run counts only
 // when every message was acknowledged exactly once and the broker's log
 // holds them all (for java: the tool's count of acknowledged records and
 // the topic's offsets): a run that lost messages is an error, not a

@@ -16,7 +16,8 @@ type report struct {
 	machine    machine
 	brokers    []brokerDesc // one per --broker choice
 	partitions int32
-	linger     time.Duration
+	setup      setup
+	names      []string // the systems asked for, in order
 	runs       int
 	java       *javaTool // set when the java system ran
 	cases      []caseResult
@@ -69,14 +70,16 @@ func (r *report) header() []string {
 		"merlin-bench " + r.when.UTC().Format(time.RFC3339),
 		"machine: " + r.machine.String(),
 		r.brokerLine(),
-		fmt.Sprintf("every system: acks=1 (leader), idempotence off, no compression, linger %v (merlin TTL, kgo ProducerLinger, sarama Flush.Frequency, java linger.ms; none for sync and unbatched rows)", r.linger),
-		fmt.Sprintf("figures: medians of %d runs; systems interleaved within each run", r.runs),
-		"merlin/x: merlin's msgs/s over this system's, median of the per-run ratios (above 1: merlin faster)",
-		"CPU: bench process over the timed window (getrusage); broker CPU: the broker process; RSS: bench process peak (reset per run); heap: sampled peak",
 	}
+	h = append(h, r.setup.configLines(r.names, r.sizes(), r.java)...)
 	if r.java != nil {
 		h = append(h, r.javaLine())
 	}
+	h = append(h,
+		fmt.Sprintf("figures: medians of %d runs; systems interleaved within each run", r.runs),
+		"merlin/x: merlin's msgs/s over this system's, median of the per-run ratios (above 1: merlin faster)",
+		"CPU: bench process over the timed window (getrusage); broker CPU: the broker process; RSS: bench process peak (reset per run); heap: sampled peak",
+	)
 	return h
 }
 
@@ -90,9 +93,32 @@ func (r *report) javaLine() string {
 	if r.java.warmup {
 		warm = fmt.Sprintf("--warmup-records %d, figures from its steady-state summary", r.java.warmupRecords)
 	}
-	props := javaProps(nil, r.linger, false)[1:] // all but bootstrap.servers
-	return fmt.Sprintf("java: Apache Kafka %s's Java producer in %s (one JVM per run, %s), --throughput -1, --record-size as the row, %s; %s %s (linger.ms=0 for unbatched rows); the tool's own timer; CPU and peak RSS: the whole JVM process, start-up included; heap not sampled; only the one-a-call rows",
-		r.java.version, perfClass, javaHeap, warm, flag, strings.Join(props, " "))
+	props := javaProps(nil, r.setup, false, 0)[1:] // all but bootstrap.servers
+	var buf []string
+	if r.setup.bound > 0 {
+		props = props[:len(props)-1] // buffer.memory: on the buffer bound's line
+		buf = []string{"buffer.memory as on the buffer bound's line"}
+	}
+	settings := strings.Join(props, " ") + " (linger.ms=0 for unbatched rows)"
+	if r.setup.defaults() {
+		settings = strings.Join(props, " ") + fmt.Sprintf(" alone; Kafka's defaults otherwise: enable.idempotence=true, compression.type=none, linger.ms=%d, batch.size=%d, buffer.memory=%d, max.in.flight.requests.per.connection=5",
+			javaDefaultLinger(r.java.version), javaDefaultBatchSize, javaDefaultBufferMemory)
+	}
+	settings = strings.Join(append([]string{settings}, buf...), "; ")
+	return fmt.Sprintf("java: Apache Kafka %s's Java producer in %s (one JVM per run, %s), --throughput -1, --record-size as the row, %s; %s %s; the tool's own timer; CPU and peak RSS: the whole JVM process, start-up included; heap not sampled; only the one-a-call rows",
+		r.java.version, perfClass, javaHeap, warm, flag, settings)
+}
+
+// sizes are the message sizes of the cases that ran, in order of first
+// appearance.
+func (r *report) sizes() []int {
+	var out []int
+	for _, cr := range r.cases {
+		if !slices.Contains(out, cr.c.size) {
+			out = append(out, cr.c.size)
+		}
+	}
+	return out
 }
 
 var columns = []string{"workload", "system", "msgs/s", "MB/s", "us/msg", "p50", "p99", "p99.9", "CPU s", "broker CPU s", "peak RSS MB", "peak heap MB", "merlin/x"}
@@ -147,7 +173,8 @@ func (r *report) notes() []string {
 			seen[cr.c.ref] = true
 			out = append(out, fmt.Sprintf("%s: published %s", cr.c.name, cr.c.ref))
 		}
-		if cr.c.latency != "" {
+		if cr.c.latency != "" && !seen["latency "+cr.c.name] {
+			seen["latency "+cr.c.name] = true
 			what := map[string]string{"ack": "per sync call, send to acknowledgement", "e2e": "per message, send to consumer poll (consumer: kgo in the bench process, its CPU in every row)"}[cr.c.latency]
 			out = append(out, fmt.Sprintf("%s: latency %s", cr.c.name, what))
 		}

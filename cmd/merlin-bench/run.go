@@ -22,7 +22,9 @@ type args struct {
 	Messages       string        `arg:"--messages" help:"message counts: N for every workload, or w2=N,w5=N,... (defaults w2=100000 per row, w3=100000, w4=10000, w5=1000000)" placeholder:"SPEC"`
 	Lists          string        `arg:"--lists" default:"1000,10000,100000" help:"W2's list sizes (messages in one call)"`
 	Partitions     int32         `arg:"--partitions" default:"4" help:"partitions of every topic"`
-	Linger         time.Duration `arg:"--linger" default:"10ms" help:"batch linger of every system: merlin's TTL, kgo's ProducerLinger, sarama's Flush.Frequency"`
+	Config         string        `arg:"--config" default:"tuned" help:"tuned: every system acks=1, idempotence off, no compression, the same --linger; defaults: each client out of the box (its own batching, linger, idempotence, compression) but acks=all for every one" placeholder:"tuned|defaults"`
+	Linger         time.Duration `arg:"--linger" default:"10ms" help:"batch linger of every system in --config tuned: merlin's TTL, kgo's ProducerLinger, sarama's Flush.Frequency, java's linger.ms"`
+	BufferBound    int           `arg:"--buffer-bound" help:"at most N messages buffered and unacknowledged, in every system with such a limit (merlin MaxBufferedMessages, kgo MaxBufferedRecords, java buffer.memory = N x message size; sarama has none): for comparing peak heap; 0: each system's own default" placeholder:"N"`
 	Warmup         int           `arg:"--warmup" default:"100" help:"messages sent and acknowledged before each timed run"`
 	Timeout        time.Duration `arg:"--timeout" default:"5m" help:"limit of one run"`
 	Markdown       string        `arg:"--markdown" help:"also write the table as Markdown to FILE" placeholder:"FILE"`
@@ -80,6 +82,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		return usage("--partitions: %d must be at least 1", a.Partitions)
 	case a.Linger <= 0:
 		return usage("--linger: %v must be positive", a.Linger)
+	case a.BufferBound < 0:
+		return usage("--buffer-bound: %d must not be negative", a.BufferBound)
 	case a.Warmup < 0:
 		return usage("--warmup: %d must not be negative", a.Warmup)
 	case a.Timeout <= 0:
@@ -91,6 +95,11 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	case a.KafkaHeapMB < 128:
 		return usage("--kafka-heap-mb: %d is below 128", a.KafkaHeapMB)
 	}
+	config, err := parseConfig(a.Config)
+	if err != nil {
+		return usage("--config: %v", err)
+	}
+	set := setup{config: config, linger: a.Linger, bound: a.BufferBound}
 	choices, err := parseBrokerChoices(a.Broker)
 	if err != nil {
 		return usage("--broker: %v", err)
@@ -117,7 +126,7 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	}
 	e := &env{
 		partitions: a.Partitions,
-		linger:     a.Linger,
+		setup:      set,
 		warmup:     a.Warmup,
 		timeout:    a.Timeout,
 		cpuprofile: a.CPUProfile,
@@ -133,7 +142,8 @@ func run(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 		when:       time.Now(),
 		machine:    thisMachine(),
 		partitions: a.Partitions,
-		linger:     a.Linger,
+		setup:      set,
+		names:      names,
 		runs:       a.Runs,
 		java:       java,
 	}

@@ -20,7 +20,7 @@ import (
 type env struct {
 	brokers    brokerSource
 	partitions int32
-	linger     time.Duration
+	setup      setup
 	warmup     int           // messages sent and acknowledged before timing
 	timeout    time.Duration // of one run
 	cpuprofile string        // file name pattern; "" for none
@@ -104,7 +104,7 @@ func runOnce(ctx context.Context, e *env, c benchCase, system string, run int) (
 
 	tr := newTracker()
 	cli, err := systems[system](ctx, openOptions{
-		brokers: cl.addrs, linger: e.linger, immediate: c.immediate,
+		brokers: cl.addrs, setup: e.setup, size: c.size, immediate: c.immediate,
 		sync: c.kind == kindSync, done: tr.done, sec: e.sec,
 	})
 	if err != nil {

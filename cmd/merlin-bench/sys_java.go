@@ -65,25 +65,37 @@ func findJava(ctx context.Context, version string) (*javaTool, error) {
 	return j, nil
 }
 
-// javaProps are the Java producer's properties for a run, aligned with the
-// other systems: acks=1, idempotence off, no compression, linger.ms the
-// bench's linger (0 for unbatched rows), batch.size merlin's batch limit
-// (producer.DefaultMaxBytes, 1 MiB; kgo's and sarama's are 1 MB). The rest
-// stay at the client's defaults.
-func javaProps(brokers []string, linger time.Duration, immediate bool) []string {
-	ms := int64(0)
-	if !immediate {
-		ms = max(1, linger.Milliseconds())
+// javaProps are the Java producer's properties for a run of messages of
+// size bytes. Tuned, aligned with the other systems: acks=1, idempotence
+// off, no compression, linger.ms the bench's linger (0 for unbatched rows),
+// batch.size merlin's batch limit (producer.DefaultMaxBytes, 1 MiB; kgo's
+// and sarama's are 1 MB), the rest at the client's defaults. Defaults:
+// bootstrap.servers and acks=all alone. --buffer-bound adds buffer.memory
+// (javaBufferMemory).
+func javaProps(brokers []string, s setup, immediate bool, size int) []string {
+	props := []string{"bootstrap.servers=" + strings.Join(brokers, ",")}
+	batch := javaDefaultBatchSize
+	if s.defaults() {
+		props = append(props, "acks=all")
+	} else {
+		ms := int64(0)
+		if !immediate {
+			ms = max(1, s.linger.Milliseconds())
+		}
+		batch = producer.DefaultMaxBytes
+		props = append(props,
+			"client.id=merlin-bench",
+			"acks=1",
+			"enable.idempotence=false",
+			"compression.type=none",
+			"linger.ms="+strconv.FormatInt(ms, 10),
+			"batch.size="+strconv.Itoa(batch),
+		)
 	}
-	return []string{
-		"bootstrap.servers=" + strings.Join(brokers, ","),
-		"client.id=merlin-bench",
-		"acks=1",
-		"enable.idempotence=false",
-		"compression.type=none",
-		"linger.ms=" + strconv.FormatInt(ms, 10),
-		"batch.size=" + strconv.Itoa(producer.DefaultMaxBytes),
+	if s.bound > 0 {
+		props = append(props, "buffer.memory="+strconv.Itoa(javaBufferMemory(s.bound, size, batch)))
 	}
+	return props
 }
 
 // args is the java command line of one run: records messages of size
@@ -178,7 +190,7 @@ func runJava(ctx context.Context, e *env, c benchCase, cl *cluster, adm *admin, 
 	}
 	total := warmup + c.messages
 	cmd := kafkatest.JavaCommand(ctx, j.java, j.classpath, os.TempDir(),
-		j.args(topic, total, warmup, c.size, javaProps(cl.addrs, e.linger, c.immediate))...)
+		j.args(topic, total, warmup, c.size, javaProps(cl.addrs, e.setup, c.immediate, c.size))...)
 	var stdout, stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	b0, hasBroker := cl.cpu()

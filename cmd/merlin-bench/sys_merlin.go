@@ -8,35 +8,49 @@ import (
 	"github.com/merlinkafka/merlin/producer"
 )
 
-// merlinClient is merlin's producer: acks=1, idempotence off, TTL = linger.
-// Outcomes are counted through Config.OnDelivery.
+// merlinClient is merlin's producer. Tuned: acks=1, idempotence off, no
+// compression, TTL = linger. Defaults: producer.Config{Brokers, ClientID}
+// and nothing else a user would set. Either way outcomes are counted
+// through Config.OnDelivery, the logs discarded, and --buffer-bound sets
+// MaxBufferedMessages (and MaxBufferedBytes when N messages need more than
+// its default).
 type merlinClient struct {
 	p         *producer.Producer
 	immediate bool
 }
 
 func openMerlin(_ context.Context, o openOptions) (client, error) {
-	var onDelivery func(producer.Message, producer.Result)
-	if !o.sync {
-		done := o.done
-		onDelivery = func(_ producer.Message, r producer.Result) { done(r.Err) }
-	}
-	p, err := producer.New(producer.Config{
-		Brokers:            o.brokers,
-		ClientID:           "merlin-bench",
-		Acks:               producer.AcksLeader,
-		DisableIdempotence: true,
-		Compression:        producer.CompressionNone,
-		TTL:                o.linger,
-		OnDelivery:         onDelivery,
-		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
-		TLS:                o.sec.tls,
-		SASL:               o.sec.sasl,
-	})
+	p, err := producer.New(merlinConfig(o))
 	if err != nil {
 		return nil, err
 	}
 	return &merlinClient{p: p, immediate: o.immediate}, nil
+}
+
+// merlinConfig is the producer's Config for o.
+func merlinConfig(o openOptions) producer.Config {
+	cfg := producer.Config{
+		Brokers:  o.brokers,
+		ClientID: "merlin-bench",
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		TLS:      o.sec.tls,
+		SASL:     o.sec.sasl,
+	}
+	if !o.sync {
+		done := o.done
+		cfg.OnDelivery = func(_ producer.Message, r producer.Result) { done(r.Err) }
+	}
+	if !o.setup.defaults() {
+		cfg.Acks = producer.AcksLeader
+		cfg.DisableIdempotence = true
+		cfg.Compression = producer.CompressionNone
+		cfg.TTL = o.setup.linger
+	}
+	if n := o.setup.bound; n > 0 {
+		cfg.MaxBufferedMessages = n
+		cfg.MaxBufferedBytes = merlinBufferBytes(n, o.size)
+	}
+	return cfg
 }
 
 func (c *merlinClient) produceList(ctx context.Context, topic string, vals [][]byte) error {

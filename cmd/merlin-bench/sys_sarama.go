@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -11,9 +12,13 @@ import (
 )
 
 // saramaClient is sarama's AsyncProducer (or its SyncProducer when opened
-// for sync sends): acks=1 (WaitForLocal), idempotence off, no compression,
-// Flush.Frequency = linger (0 when immediate), protocol version 3.0 as
-// merlin's own sarama connections. Other settings stay at sarama's defaults.
+// for sync sends). Tuned: acks=1 (WaitForLocal), idempotence off, no
+// compression, Flush.Frequency = linger (0 when immediate), protocol
+// version 3.0 as merlin's own sarama connections. Defaults:
+// sarama.NewConfig() with RequiredAcks WaitForAll (its default is
+// WaitForLocal). Either way Return.Successes is on, to count outcomes.
+// sarama has no bound on what it buffers in all, so --buffer-bound leaves
+// it alone.
 type saramaClient struct {
 	async   sarama.AsyncProducer
 	sync    sarama.SyncProducer
@@ -25,17 +30,34 @@ var errWrongMode = errors.New("sarama: this call needs the other producer (async
 func saramaConfig(o openOptions) *sarama.Config {
 	sc := sarama.NewConfig()
 	sc.ClientID = "merlin-bench"
-	sc.Version = sarama.V3_0_0_0
-	sc.Producer.RequiredAcks = sarama.WaitForLocal
-	sc.Producer.Idempotent = false
-	sc.Producer.Compression = sarama.CompressionNone
 	sc.Producer.Return.Successes = true
 	sc.Producer.Return.Errors = true
-	if !o.immediate {
-		sc.Producer.Flush.Frequency = o.linger
+	if o.setup.defaults() {
+		sc.Producer.RequiredAcks = sarama.WaitForAll
+	} else {
+		sc.Version = sarama.V3_0_0_0
+		sc.Producer.RequiredAcks = sarama.WaitForLocal
+		sc.Producer.Idempotent = false
+		sc.Producer.Compression = sarama.CompressionNone
+		if !o.immediate {
+			sc.Producer.Flush.Frequency = o.setup.linger
+		}
 	}
 	secflags.Sarama(sc, o.sec.tls, o.sec.sasl)
 	return sc
+}
+
+// saramaAcks names a RequiredAcks value.
+func saramaAcks(a sarama.RequiredAcks) string {
+	switch a {
+	case sarama.WaitForAll:
+		return "WaitForAll"
+	case sarama.WaitForLocal:
+		return "WaitForLocal"
+	case sarama.NoResponse:
+		return "NoResponse"
+	}
+	return fmt.Sprint(int16(a))
 }
 
 func openSarama(_ context.Context, o openOptions) (client, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -32,11 +31,14 @@ type client interface {
 // openOptions are what every system is opened with.
 type openOptions struct {
 	brokers []string
-	// linger is how long a batch may wait for more messages: merlin's TTL,
-	// kgo's ProducerLinger, sarama's Flush.Frequency.
-	linger time.Duration
+	// setup is --config, --linger and --buffer-bound.
+	setup setup
+	// size is the row's message size: --buffer-bound's byte limits are
+	// counted from it.
+	size int
 	// immediate asks for sends without batching delay: merlin's
-	// ProduceAsync instead of ProduceAsyncBatched, linger 0 for the others.
+	// ProduceAsync instead of ProduceAsyncBatched, linger 0 for the others
+	// in the tuned config (the defaults config keeps their own).
 	immediate bool
 	// sync opens the client for produceSync only (sarama's SyncProducer).
 	// Outcomes are then what produceSync returns, and done is not called.
