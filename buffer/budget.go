@@ -56,6 +56,12 @@ type Limits struct {
 	// set Budget.ShedRequest: it should wake whatever sheds messages. It
 	// must not block and must not call Reserve.
 	Shed func()
+	// Full, if set, is called when a Reserve starts waiting for room and
+	// no other call was waiting: it should make what holds the room give
+	// it back sooner (a producer sends what it has batched at once rather
+	// than when its batches would fill or their linger pass). It must not
+	// block and must not call Reserve.
+	Full func()
 }
 
 // Budget bounds the messages and bytes a producer holds. Reserve takes
@@ -83,6 +89,7 @@ type Budget struct {
 	maxMsgs, maxBytes int64
 	policy            FullPolicy
 	onShed            func()
+	onFull            func()
 	shed              atomic.Int64
 
 	mu    sync.Mutex
@@ -107,6 +114,7 @@ func NewBudget(l Limits) *Budget {
 		maxBytes: int64(l.Bytes),
 		policy:   l.Policy,
 		onShed:   l.Shed,
+		onFull:   l.Full,
 		freed:    make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
@@ -182,7 +190,9 @@ func (b *Budget) tryReserve(msgs, bytes int64) bool {
 
 // wait is Reserve when there was no room.
 func (b *Budget) wait(ctx context.Context, msgs, bytes int64) error {
-	b.waiters.Add(1)
+	if b.waiters.Add(1) == 1 && b.onFull != nil {
+		b.onFull()
+	}
 	defer b.waiters.Add(-1)
 	asked := false
 	defer func() {
@@ -283,6 +293,10 @@ func (b *Budget) Held() (msgs, bytes int) {
 	m := b.msgs.Load() &^ aloneBit
 	return int(m), int(b.bytes.Load())
 }
+
+// Waiting reports whether a call waits for room (or for the budget to
+// empty, in WaitEmpty): whoever holds room should give it back soon.
+func (b *Budget) Waiting() bool { return b.waiters.Load() > 0 }
 
 // Bounds returns the bounds the budget was made with.
 func (b *Budget) Bounds() (msgs, bytes int) { return int(b.maxMsgs), int(b.maxBytes) }

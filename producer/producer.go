@@ -112,7 +112,11 @@ func New(cfg Config) (*Producer, error) {
 	}
 	p.meta = &metaClient{p: p, sem: make(chan struct{}, 1)}
 	p.bud = buffer.NewBudget(buffer.Limits{Messages: cfg.MaxBufferedMessages, Bytes: cfg.MaxBufferedBytes,
-		Policy: cfg.BufferFull, Shed: func() { p.forEachWorker((*worker).signal) }})
+		Policy: cfg.BufferFull, Shed: func() { p.forEachWorker((*worker).signal) },
+		// A full buffer sends what is batched at once (see worker.collect):
+		// waiting out the batches' TTL would cap the rate at the bound over
+		// the TTL.
+		Full: func() { p.forEachWorker((*worker).signal) }})
 	p.shedWanted = p.bud.ShedRequest()
 	p.clock.stop = ctx.Done()
 	p.clock.start = func() { p.bg.Add(1) }

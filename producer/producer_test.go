@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/merlinkafka/merlin/mockbroker"
 	"github.com/merlinkafka/merlin/picker"
 )
 
@@ -468,10 +469,42 @@ func TestCloseReportsUndelivered(t *testing.T) {
 	}
 }
 
+// A full buffer sends what is batched at once: with a TTL of an hour and
+// room for 5 messages, 50 messages still go through, each call that finds
+// no room making the workers send rather than wait for their batches to
+// fill or their TTL to pass.
+func TestFullBufferSendsAtOnce(t *testing.T) {
+	c := newKfake(t, 1, 2, "press")
+	p := newProducer(t, Config{Brokers: c.ListenAddrs(), MaxBufferedMessages: 5, TTL: time.Hour})
+	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
+	defer cancel()
+	var want []Message
+	for i := 0; i < 50; i++ {
+		m := msg("", fmt.Sprint(i))
+		want = append(want, m)
+		if err := p.ProduceAsyncBatched(ctx, "press", m); err != nil {
+			t.Fatalf("message %d: %v (the call waited for the TTL)", i, err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkArrived(t, c.ListenAddrs(), "press", want)
+}
+
 func TestContextCancelWhileBlocked(t *testing.T) {
-	c := newKfake(t, 1, 1, "full")
-	p := newProducer(t, Config{Brokers: c.ListenAddrs(), MaxBufferedMessages: 5, TTL: time.Hour, MaxMessages: 100})
+	// The broker holds its answers, so the buffer stays full: a full
+	// buffer makes the producer send what it batched at once, and an
+	// answering broker would free the room.
+	c := newMock(t, mockbroker.Topic("full", 1))
+	p := newProducer(t, Config{Brokers: c.Addrs(), MaxBufferedMessages: 5, TTL: time.Hour, MaxMessages: 100})
 	ctx := testCtx(t)
+	if _, err := p.Metadata(ctx, "full"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pause(1); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 5; i++ {
 		if err := p.ProduceAsyncBatched(ctx, "full", msg("", fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
@@ -483,6 +516,9 @@ func TestContextCancelWhileBlocked(t *testing.T) {
 	if !errors.Is(err, ErrBufferFull) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("blocked produce: %v", err)
 	}
+	if err := c.Resume(1); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +527,7 @@ func TestContextCancelWhileBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rp := newProducer(t, Config{Brokers: c.ListenAddrs(), MaxBufferedMessages: 2, TTL: time.Hour, BufferFull: Reject})
+	rp := newProducer(t, Config{Brokers: c.Addrs(), MaxBufferedMessages: 2, TTL: time.Hour, BufferFull: Reject})
 	for i := 0; i < 2; i++ {
 		if err := rp.ProduceAsyncBatched(ctx, "full", msg("", "r")); err != nil {
 			t.Fatal(err)
