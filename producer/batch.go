@@ -104,6 +104,16 @@ type note struct {
 	idx        int32
 }
 
+// inFlightCopy is a batch for reporting the messages of b, which is in
+// flight, without touching b: the sink writes b's wire form and generation
+// and reads its encoding until its answer comes. The copy shares what does
+// not change in flight, its encoding included, which it never recycles.
+func (b *batch) inFlightCopy() *batch {
+	return &batch{owner: b.owner, hold: b.hold, n: b.n, bytes: b.bytes, recs: b.recs, notes: b.notes,
+		enc: b.enc, rawLen: b.rawLen, massaged: b.massaged, callbacks: b.callbacks, lent: true,
+		deadline: b.deadline, first: b.first, spill: b.spill, spillBase: b.spillBase, lastErr: b.lastErr}
+}
+
 // budget is what b counts for against MaxBufferedBytes now.
 func (b *batch) budget() int {
 	switch b.hold {

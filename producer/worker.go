@@ -900,7 +900,6 @@ func (w *worker) refused(err error) {
 // once when that runs no user code and nothing is waiting to be reported
 // before it, by the worker's reporter otherwise (see reporter).
 func (w *worker) finish(b *batch, base int64, err error) {
-	b.owner = w
 	if b.recs == nil && b.enc == nil && w.p.needMessages() {
 		// The reporter needs the messages and must not read the spill.
 		_ = w.load(b)
@@ -1106,8 +1105,10 @@ func (w *worker) failIfGone() {
 // abort fails everything the worker holds: Close ran out of time.
 func (w *worker) abort(err error) {
 	w.sealAll(true)
-	for _, b := range w.inflight {
-		b.lent = true // its sink may still be writing its encoding
+	for i, b := range w.inflight {
+		// Its sink (or sarama's reader, answering) may still use it: the
+		// report goes through a copy of what does not change in flight.
+		w.inflight[i] = b.inFlightCopy()
 	}
 	for _, list := range [][]*batch{w.inflight, w.retry, w.pending} {
 		for _, b := range list {

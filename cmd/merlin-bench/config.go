@@ -124,7 +124,7 @@ func (s setup) describe(name string, sizes []int, java *javaTool) string {
 	switch name {
 	case "merlin":
 		if s.defaults() {
-			return fmt.Sprintf("producer.Config{Brokers, ClientID, OnDelivery} (the bench's logger discards): acks=all, idempotence on (the broker permitting), no compression, TTL %v, MaxMessages %d, MaxBytes %s, MaxInFlight %d a worker, %s",
+			return fmt.Sprintf("producer.Config{Brokers, ClientID} (the bench's logger discards; outcomes through each message's OnDelivery): acks=all, idempotence on (the broker permitting), no compression, TTL %v, MaxMessages %d, MaxBytes %s, MaxInFlight %d a worker, %s",
 				producer.DefaultTTL, producer.DefaultMaxMessages, mib(producer.DefaultMaxBytes), producer.DefaultMaxInFlight, merlinBuf)
 		}
 		return fmt.Sprintf("acks=1, idempotence off, no compression, TTL %v, MaxMessages %d, MaxBytes %s, %s",

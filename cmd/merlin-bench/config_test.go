@@ -37,16 +37,12 @@ func TestMerlinConfig(t *testing.T) {
 	// Out of the box: Brokers, ClientID and what the bench needs to count
 	// outcomes and keep quiet; every setting left to merlin.
 	cfg := merlinConfig(openOptions{brokers: []string{"h:1"}, setup: defaultsSetup, size: 100, done: done})
-	if cfg.OnDelivery == nil || cfg.Logger == nil {
-		t.Fatal("defaults: no OnDelivery or Logger")
+	if cfg.OnDelivery != nil || cfg.Logger == nil {
+		t.Fatal("defaults: Config.OnDelivery set (outcomes go through each message's), or no Logger")
 	}
-	cfg.OnDelivery, cfg.Logger = nil, nil
+	cfg.Logger = nil
 	if !reflect.DeepEqual(cfg, producer.Config{Brokers: []string{"h:1"}, ClientID: "merlin-bench"}) {
 		t.Errorf("defaults: %+v", cfg)
-	}
-	// Sync rows count what ProduceSync returns.
-	if cfg := merlinConfig(openOptions{setup: defaultsSetup, sync: true}); cfg.OnDelivery != nil {
-		t.Error("sync: OnDelivery set")
 	}
 
 	cfg = merlinConfig(openOptions{setup: tunedSetup, size: 100, done: done})
@@ -158,7 +154,7 @@ func TestRunDefaultsInProcess(t *testing.T) {
 	out := stdout.String()
 	for _, want := range []string{
 		"config: defaults",
-		"merlin: producer.Config{Brokers, ClientID, OnDelivery}",
+		"merlin: producer.Config{Brokers, ClientID} (the bench's logger discards; outcomes through each message's OnDelivery)",
 		"kgo: kgo's defaults: acks=all, idempotent writes on, compression preference [snappy, none]",
 		"sarama: sarama.NewConfig() with WaitForAll: RequiredAcks WaitForAll, Idempotent false",
 		"buffer bound: 500 messages",

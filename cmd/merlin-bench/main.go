@@ -62,7 +62,7 @@
 // --config defaults runs each client out of the box, with its own
 // batching, linger, idempotence and compression, in every row, but
 // acks=all for every one: merlin with producer.Config{Brokers, ClientID}
-// and the OnDelivery that counts outcomes; kgo with its defaults (acks=all,
+// and each message's OnDelivery counting outcomes; kgo with its defaults (acks=all,
 // idempotent, snappy preferred, 10ms linger); sarama's NewConfig() with
 // RequiredAcks WaitForAll (idempotence stays off, its default);
 // ProducerPerformance with bootstrap.servers and acks=all alone. The

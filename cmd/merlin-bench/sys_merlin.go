@@ -11,12 +11,14 @@ import (
 // merlinClient is merlin's producer. Tuned: acks=1, idempotence off, no
 // compression, TTL = linger. Defaults: producer.Config{Brokers, ClientID}
 // and nothing else a user would set. Either way outcomes are counted
-// through Config.OnDelivery, the logs discarded, and --buffer-bound sets
+// through each message's OnDelivery (one func shared by all, as kgo's
+// promise), the logs discarded, and --buffer-bound sets
 // MaxBufferedMessages (and MaxBufferedBytes when N messages need more than
 // its default).
 type merlinClient struct {
-	p         *producer.Producer
-	immediate bool
+	p          *producer.Producer
+	immediate  bool
+	onDelivery func(producer.Result) // nil for sync rows
 }
 
 func openMerlin(_ context.Context, o openOptions) (client, error) {
@@ -24,7 +26,12 @@ func openMerlin(_ context.Context, o openOptions) (client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &merlinClient{p: p, immediate: o.immediate}, nil
+	c := &merlinClient{p: p, immediate: o.immediate}
+	if !o.sync {
+		done := o.done
+		c.onDelivery = func(r producer.Result) { done(r.Err) }
+	}
+	return c, nil
 }
 
 // merlinConfig is the producer's Config for o.
@@ -35,10 +42,6 @@ func merlinConfig(o openOptions) producer.Config {
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TLS:      o.sec.tls,
 		SASL:     o.sec.sasl,
-	}
-	if !o.sync {
-		done := o.done
-		cfg.OnDelivery = func(_ producer.Message, r producer.Result) { done(r.Err) }
 	}
 	if !o.setup.defaults() {
 		cfg.Acks = producer.AcksLeader
@@ -56,7 +59,7 @@ func merlinConfig(o openOptions) producer.Config {
 func (c *merlinClient) produceList(ctx context.Context, topic string, vals [][]byte) error {
 	msgs := make([]producer.Message, len(vals))
 	for i, v := range vals {
-		msgs[i].Value = v
+		msgs[i] = producer.Message{Value: v, OnDelivery: c.onDelivery}
 	}
 	if c.immediate {
 		return c.p.ProduceAsync(ctx, topic, msgs...)
@@ -65,10 +68,11 @@ func (c *merlinClient) produceList(ctx context.Context, topic string, vals [][]b
 }
 
 func (c *merlinClient) produceOne(ctx context.Context, topic string, val []byte) error {
+	m := producer.Message{Value: val, OnDelivery: c.onDelivery}
 	if c.immediate {
-		return c.p.ProduceAsync(ctx, topic, producer.Message{Value: val})
+		return c.p.ProduceAsync(ctx, topic, m)
 	}
-	return c.p.ProduceAsyncBatched(ctx, topic, producer.Message{Value: val})
+	return c.p.ProduceAsyncBatched(ctx, topic, m)
 }
 
 func (c *merlinClient) produceSync(ctx context.Context, topic string, val []byte) error {
