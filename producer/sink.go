@@ -2,7 +2,6 @@ package producer
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -23,10 +22,6 @@ import (
 type sink struct {
 	c *brokerConn
 	q runq[*batch]
-
-	// unanswered is how many of its requests wait for an answer: workers
-	// holding a flush read it (see worker.collect).
-	unanswered atomic.Int32
 
 	mu     sync.Mutex
 	closed bool
@@ -125,18 +120,13 @@ func (s *sink) sendSome(take []*batch) []*batch {
 	}
 	var cb sarama.ProduceCallback
 	if acks != AcksNone {
-		s.unanswered.Add(1)
 		cb = func(resp *sarama.ProduceResponse, err error) {
-			s.unanswered.Add(-1)
 			for _, b := range group {
 				answer(b, resp, err)
 			}
 		}
 	}
 	err := broker.AsyncProduce(req, cb)
-	if err != nil && acks != AcksNone {
-		s.unanswered.Add(-1)
-	}
 	if err != nil || acks == AcksNone {
 		// Not written (no callback follows), or written and unanswered.
 		for _, b := range group {

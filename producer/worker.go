@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,7 +97,6 @@ type worker struct {
 	hdrScratch []kbatch.RecordHeader
 	idleSince  time.Time
 
-	lastConn  *brokerConn  // of its last send
 	rep       *reporter    // reports its settled batches
 	reporting atomic.Int32 // batches handed to rep, not yet reported
 
@@ -270,23 +267,6 @@ func (w *worker) emit(e callbacks.Event) {
 	w.p.bus.Emit(e)
 }
 
-// eagerRequests is how many unanswered requests a leader's connection may
-// have for a worker holding a flush (ProduceSync, ProduceAsync) to send
-// its open batch at once although it has a batch in flight; with more,
-// the batch waits for an answer and grows meanwhile.
-var eagerRequests = func() int32 {
-	if v, err := strconv.Atoi(os.Getenv("MERLIN_EAGER")); err == nil {
-		return int32(v)
-	}
-	return 2
-}()
-
-// leaderHasRoom reports whether the connection of the worker's last send
-// has fewer than eagerRequests requests unanswered.
-func (w *worker) leaderHasRoom() bool {
-	return w.lastConn != nil && w.lastConn.sink.unanswered.Load() < eagerRequests
-}
-
 // idleExit is how long a worker with nothing to do keeps its goroutine.
 var idleExit = 2 * time.Second
 
@@ -390,7 +370,7 @@ func (w *worker) collect() (stopping bool) {
 	// A flush (ProduceSync, ProduceAsync, Flush) goes out at once when
 	// nothing is in flight; otherwise it waits for the next answer (or the
 	// TTL), gathering what the other callers add meanwhile.
-	flushNow := w.flushReq && (len(w.inflight) == 0 || w.state == StateDowntime || w.leaderHasRoom())
+	flushNow := w.flushReq && (len(w.inflight) == 0 || w.state == StateDowntime)
 	// A produce call waiting for room in the buffer: send now rather than
 	// when the batch fills or its TTL passes.
 	pressed := w.p.bud.Waiting()
@@ -691,7 +671,6 @@ func (w *worker) send(conn *brokerConn, b *batch) error {
 		// sarama's reader never block on it.
 		w.acks = make(chan ack, w.p.cfg.MaxInFlight+1)
 	}
-	w.lastConn = conn
 	b.cbDone = done
 	b.attempts++
 	b.sentAt = time.Now()
