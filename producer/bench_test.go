@@ -57,6 +57,29 @@ func BenchmarkProduceToChildBroker(b *testing.B) {
 	produceTimed(b, p, Message{Value: make([]byte, 100)})
 }
 
+// BenchmarkHandOver compares the two ways a batch reaches sarama, end to
+// end to a broker in another process, with and without compression: raw
+// (merlin's encoding handed over as sarama's cached records) and sarama
+// (sarama encodes and compresses records decoded from it, the fallback).
+func BenchmarkHandOver(b *testing.B) {
+	addr := startChildBroker(b, 0)
+	for _, codec := range []Compression{CompressionNone, CompressionLZ4} {
+		for _, raw := range []bool{true, false} {
+			name := "sarama"
+			if raw {
+				name = "raw"
+			}
+			b.Run(codec.String()+"/"+name, func(b *testing.B) {
+				defer func(v bool) { rawHandOff = v }(rawHandOff)
+				rawHandOff = raw && rawFields.ok
+				p := benchProducerAt(b, Config{Brokers: []string{addr}, Acks: AcksLeader, DisableIdempotence: true,
+					Compression: codec, Logger: quietLogger()})
+				produceTimed(b, p, Message{Value: make([]byte, 100)})
+			})
+		}
+	}
+}
+
 // BenchmarkProduceAsyncBatchedCall measures the call alone: handing one
 // ready 100-byte message to the producer (pick, room in the buffer, append
 // to the partition's open batch), with the default batch limits. The
@@ -102,6 +125,12 @@ func BenchmarkProduceAsyncBatchedCall(b *testing.B) {
 // benchProducer is a producer for topic "bench" with its metadata already
 // fetched, closed when the benchmark ends.
 func benchProducer(b *testing.B, cfg Config) *Producer {
+	b.Helper()
+	return benchProducerAt(b, cfg)
+}
+
+// benchProducerAt is benchProducer, closed when the (sub-)benchmark ends.
+func benchProducerAt(b *testing.B, cfg Config) *Producer {
 	b.Helper()
 	p, err := New(cfg)
 	if err != nil {

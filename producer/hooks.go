@@ -107,11 +107,11 @@ func (r *rec) hookCtx() context.Context {
 
 // produce is the path every produce mode shares: accept, with the hooks
 // around it when there are any.
-func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
+func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, m mode, wt *waiter) ([]Buffered, error) {
 	if p.hooks == nil || len(msgs) == 0 {
-		return p.accept(ctx, topic, msgs, flush, wt, info)
+		return p.accept(ctx, topic, msgs, m, wt)
 	}
-	return p.produceHooked(ctx, topic, msgs, flush, wt, info)
+	return p.produceHooked(ctx, topic, msgs, m, wt)
 }
 
 // produceHooked is produce with hooks. The caller's msgs never reach a
@@ -119,7 +119,7 @@ func (p *Producer) produce(ctx context.Context, topic string, msgs []Message, fl
 // on its stack) does not escape. The hooks' contexts go in the call's
 // waiter, which every message of the call points to (one for the call, not
 // a field in every message).
-func (p *Producer) produceHooked(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
+func (p *Producer) produceHooked(ctx context.Context, topic string, msgs []Message, md mode, wt *waiter) ([]Buffered, error) {
 	if wt == nil {
 		wt = &waiter{}
 	}
@@ -147,7 +147,7 @@ func (p *Producer) produceHooked(ctx context.Context, topic string, msgs []Messa
 			wt.ctxs[i] = ctx
 		}
 	}
-	out, err := p.accept(ctx, topic, given, flush, wt, info)
+	out, err := p.accept(ctx, topic, given, md, wt)
 	if err != nil {
 		accepted := 0
 		if pe, ok := errors.AsType[*PartialError](err); ok {

@@ -307,7 +307,7 @@ func (p *Producer) ProduceSync(ctx context.Context, topic string, msgs ...Messag
 		return nil, nil
 	}
 	w := newWaiter(len(msgs))
-	if _, err := p.produce(ctx, topic, msgs, true, w, false); err != nil {
+	if _, err := p.produce(ctx, topic, msgs, modeSync, w); err != nil {
 		return nil, err
 	}
 	select {
@@ -340,7 +340,7 @@ func resultsErr(results []Result) error {
 // once (no TTL wait), and returns. Each message's outcome goes to its
 // OnDelivery callback (or Config.OnDelivery) and to the event handlers.
 func (p *Producer) ProduceAsync(ctx context.Context, topic string, msgs ...Message) error {
-	_, err := p.produce(ctx, topic, msgs, true, nil, false)
+	_, err := p.produce(ctx, topic, msgs, modeAsync, nil)
 	return err
 }
 
@@ -349,7 +349,7 @@ func (p *Producer) ProduceAsync(ctx context.Context, topic string, msgs ...Messa
 // first use, how many messages its buffer then held. Batches go out when
 // full or when TTL passes.
 func (p *Producer) ProduceSyncBatched(ctx context.Context, topic string, msgs ...Message) ([]Buffered, error) {
-	return p.produce(ctx, topic, msgs, false, nil, true)
+	return p.produce(ctx, topic, msgs, modeSyncBatched, nil)
 }
 
 // ProduceAsyncBatched adds msgs to their partitions' batches: fire and
@@ -357,17 +357,32 @@ func (p *Producer) ProduceSyncBatched(ctx context.Context, topic string, msgs ..
 // messages were not accepted (closed, buffer full under the Reject policy,
 // ctx ended while blocked, unknown topic, message too large).
 func (p *Producer) ProduceAsyncBatched(ctx context.Context, topic string, msgs ...Message) error {
-	_, err := p.produce(ctx, topic, msgs, false, nil, false)
+	_, err := p.produce(ctx, topic, msgs, modeAsyncBatched, nil)
 	return err
 }
+
+// mode is which of the four produce calls is under way.
+type mode uint8
+
+const (
+	modeSync         mode = iota // ProduceSync: sent at once; wt waits for every answer
+	modeAsync                    // ProduceAsync: sent at once; outcomes through callbacks
+	modeSyncBatched              // ProduceSyncBatched: batched; returns what each partition holds
+	modeAsyncBatched             // ProduceAsyncBatched: batched; fire and forget
+)
+
+// flush reports whether the call's batches go out at once, without
+// waiting for TTL.
+func (m mode) flush() bool { return m == modeSync || m == modeAsync }
 
 // accept is the path every mode shares (through produce, which adds the
 // hooks). Either every message of the call is accepted, or none is and the
 // error says why.
-func (p *Producer) accept(ctx context.Context, topic string, msgs []Message, flush bool, wt *waiter, info bool) ([]Buffered, error) {
+func (p *Producer) accept(ctx context.Context, topic string, msgs []Message, md mode, wt *waiter) ([]Buffered, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
+	flush, info := md.flush(), md == modeSyncBatched
 	p.callMu.RLock()
 	defer p.callMu.RUnlock()
 	if p.closing.Load() {
