@@ -454,31 +454,28 @@ func (p *Producer) accept(ctx context.Context, topic string, msgs []Message, md 
 			runW = w
 		}
 		if err != nil {
-			// Accepted messages stay accepted; the rest are given back.
-			rest := 0
-			for j := accepted; j < len(msgs); j++ {
-				rest += msgs[j].size()
-			}
-			p.release(len(msgs)-accepted, budget(len(msgs)-accepted, rest))
-			if accepted > 0 {
-				return out, &PartialError{Accepted: accepted, Total: len(msgs), Err: err}
-			}
-			return nil, err
+			return p.giveBackRest(msgs, accepted, out, err)
 		}
 		run = append(run, makeRec(&msgs[i], nowMS, deadline, int32(i), wt))
 	}
 	if err := flushRun(); err != nil {
-		rest := 0
-		for j := accepted; j < len(msgs); j++ {
-			rest += msgs[j].size()
-		}
-		p.release(len(msgs)-accepted, budget(len(msgs)-accepted, rest))
-		if accepted > 0 {
-			return out, &PartialError{Accepted: accepted, Total: len(msgs), Err: err}
-		}
-		return nil, err
+		return p.giveBackRest(msgs, accepted, out, err)
 	}
 	return out, nil
+}
+
+// giveBackRest ends a call that err stopped after its first accepted messages:
+// those stay accepted, the room of the rest is given back.
+func (p *Producer) giveBackRest(msgs []Message, accepted int, out []Buffered, err error) ([]Buffered, error) {
+	rest := 0
+	for j := accepted; j < len(msgs); j++ {
+		rest += msgs[j].size()
+	}
+	p.release(len(msgs)-accepted, budget(len(msgs)-accepted, rest))
+	if accepted > 0 {
+		return out, &PartialError{Accepted: accepted, Total: len(msgs), Err: err}
+	}
+	return nil, err
 }
 
 func appendBuffered(out []Buffered, part int32, held int, want bool) []Buffered {
