@@ -202,12 +202,8 @@ func (c *conn) fetchPartition(t *topic, rp *kmsg.FetchRequestTopicPartition, fp 
 		fp.CurrentLeader.LeaderID, fp.CurrentLeader.LeaderEpoch = leader, epoch
 		return kerr.NotLeaderForPartition.Code
 	}
-	switch e := rp.CurrentLeaderEpoch; {
-	case e < 0:
-	case e < epoch:
-		return kerr.FencedLeaderEpoch.Code
-	case e > epoch:
-		return kerr.UnknownLeaderEpoch.Code
+	if code := leaderEpochCode(rp.CurrentLeaderEpoch, epoch); code != 0 {
+		return code
 	}
 	start, next := p.log.StartOffset(), p.log.NextOffset()
 	if rp.FetchOffset < start || rp.FetchOffset > next {

@@ -58,12 +58,8 @@ func (c *conn) listOffset(t *topic, rp *kmsg.ListOffsetsRequestTopicPartition, s
 	if leader != c.b.node {
 		return kerr.NotLeaderForPartition.Code
 	}
-	switch e := rp.CurrentLeaderEpoch; {
-	case e < 0:
-	case e < epoch:
-		return kerr.FencedLeaderEpoch.Code
-	case e > epoch:
-		return kerr.UnknownLeaderEpoch.Code
+	if code := leaderEpochCode(rp.CurrentLeaderEpoch, epoch); code != 0 {
+		return code
 	}
 	sp.LeaderEpoch = epoch
 	switch ts := rp.Timestamp; {
@@ -107,4 +103,18 @@ func (p *partition) findRecord(base, ts int64, exact bool) (int64, int64) {
 		}
 	}
 	return h.BaseOffset, h.MaxTimestamp
+}
+
+// leaderEpochCode checks the leader epoch a Fetch or ListOffsets request
+// names (current, -1 for none) against the partition's (KIP-320):
+// FENCED_LEADER_EPOCH if older, UNKNOWN_LEADER_EPOCH if newer, else 0.
+func leaderEpochCode(current, epoch int32) int16 {
+	switch {
+	case current < 0:
+	case current < epoch:
+		return kerr.FencedLeaderEpoch.Code
+	case current > epoch:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
 }
