@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// ekaf's t_change_kafka_config: the cluster grows from one broker to three
+// The cluster grows from one broker to three
 // and the topic gains partitions, led by the new brokers; the producer
 // follows without a restart.
 func TestClusterGrowsFromOneBrokerToThree(t *testing.T) {

@@ -207,7 +207,7 @@ func keyFor(p, n int32) []byte {
 
 // A leader moved without any disconnect: the old leader answers
 // NOT_LEADER_OR_FOLLOWER and the producer follows to the new one within one
-// metadata refresh (ekaf issues #15 and #6 kept writing to the old one).
+// metadata refresh, rather than writing to the old one.
 func TestMockLeaderMoveIsFollowed(t *testing.T) {
 	c := newMock(t, mockbroker.Brokers(3), mockbroker.Topic("lm", 1))
 	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs()}))
@@ -242,8 +242,7 @@ func TestMockLeaderMoveIsFollowed(t *testing.T) {
 	}
 }
 
-// ekaf's t_max_messages_to_save_during_kafka_downtime: the broker is down,
-// 10 messages are sent with room for 5; what arrives and what is reported
+// The broker is down, 10 messages are sent with room for 5; what arrives and what is reported
 // follows the policy exactly, and nothing is silent.
 func TestMockDowntimeBufferCap(t *testing.T) {
 	for _, policy := range []BufferFullPolicy{Reject, DropOldest, Block} {
@@ -329,7 +328,7 @@ func TestMockDowntimeBufferCap(t *testing.T) {
 	}
 }
 
-// ekaf's t_restart_kafka_broker: worker_down then worker_up, nothing lost.
+// A broker restarts: worker_down then worker_up, nothing lost.
 func TestMockBrokerRestart(t *testing.T) {
 	c := newMock(t, mockbroker.Topic("r", 1))
 	rec := &recorder{}
@@ -371,7 +370,7 @@ func TestMockBrokerRestart(t *testing.T) {
 	}
 }
 
-// ekaf issue #32: a rolling restart of every broker, twice, under
+// A rolling restart of every broker, twice, under
 // continuous load: nothing lost, nothing duplicated (idempotence), order
 // kept per key.
 func TestMockRollingRestartsUnderLoad(t *testing.T) {
@@ -460,7 +459,7 @@ func TestMockRollingRestartsUnderLoad(t *testing.T) {
 	t.Logf("%d messages through 6 broker restarts", n)
 }
 
-// ekaf issues #10 and #11: connections and workers must not pile up across
+// Connections and workers must not pile up across
 // restarts of a broker.
 func TestMockRestartsDoNotLeakConnections(t *testing.T) {
 	c := newMock(t, mockbroker.Brokers(3), mockbroker.Topic("leak", 3))
