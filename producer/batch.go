@@ -75,6 +75,9 @@ type batch struct {
 	// lent: the messages handed to callbacks alias enc, which must not be
 	// recycled.
 	lent bool
+	// roomBack: its room in the buffer was given back when it was
+	// dropped (DropOldest), before its report.
+	roomBack bool
 
 	seq      int32 // first sequence number; valid when numbered
 	pid      int64

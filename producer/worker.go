@@ -940,7 +940,9 @@ func (w *worker) report(b *batch, base int64, err error) {
 	w.mu.Lock()
 	w.queued -= b.n
 	w.mu.Unlock()
-	w.p.release(b.n, b.budget())
+	if !b.roomBack {
+		w.p.release(b.n, b.budget())
+	}
 	w.t.putRecs(b.recs)
 	b.recs = nil
 	w.dropEnc(b)
@@ -1041,6 +1043,11 @@ func (w *worker) shed() {
 			popFront(&w.pending)
 		}
 		w.emit(callbacks.Event{Kind: callbacks.MaxDowntimeBufferReached, Count: dropped.n, Err: ErrBufferFull})
+		// The room goes back now, not once the callbacks have run: the
+		// call waiting for it would otherwise see no room yet and ask
+		// for more messages to be shed.
+		w.p.release(dropped.n, dropped.budget())
+		dropped.roomBack = true
 		w.finish(dropped, -1, ErrBufferFull)
 	}
 }
