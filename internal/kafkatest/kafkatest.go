@@ -783,11 +783,18 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// clusterID is a random Kafka Uuid in its base64 form.
+// clusterID is a random Kafka Uuid in its base64 form. Like Kafka's
+// Uuid.randomUuid it never starts with '-': kafka-storage's argument
+// parser takes "-t -abc..." for two options and fails the format (1 run in
+// 64, before).
 func clusterID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+	for {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

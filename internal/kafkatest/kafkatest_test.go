@@ -21,6 +21,19 @@ func TestClasspathMissingIsErrMissing(t *testing.T) {
 	}
 }
 
+// A cluster id starting with '-' makes kafka-storage format fail: none may.
+func TestClusterIDNeverStartsWithDash(t *testing.T) {
+	for range 5000 {
+		id, err := clusterID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(id) != 22 || id[0] == '-' {
+			t.Fatalf("cluster id %q", id)
+		}
+	}
+}
+
 // TestNodeLifecycle starts one node, writes to it, and checks that the data
 // and the port survive Stop/Start and Kill/Start, and that Close leaves no
 // process behind.
