@@ -72,7 +72,7 @@ func BenchmarkHandOver(b *testing.B) {
 			b.Run(codec.String()+"/"+name, func(b *testing.B) {
 				defer func(v bool) { rawHandOff = v }(rawHandOff)
 				rawHandOff = raw && rawFields.ok
-				p := benchProducerAt(b, Config{Brokers: []string{addr}, Acks: AcksLeader, DisableIdempotence: true,
+				p := benchProducer(b, Config{Brokers: []string{addr}, Acks: AcksLeader, DisableIdempotence: true,
 					Compression: codec, Logger: quietLogger()})
 				produceTimed(b, p, Message{Value: make([]byte, 100)})
 			})
@@ -125,12 +125,6 @@ func BenchmarkProduceAsyncBatchedCall(b *testing.B) {
 // benchProducer is a producer for topic "bench" with its metadata already
 // fetched, closed when the benchmark ends.
 func benchProducer(b *testing.B, cfg Config) *Producer {
-	b.Helper()
-	return benchProducerAt(b, cfg)
-}
-
-// benchProducerAt is benchProducer, closed when the (sub-)benchmark ends.
-func benchProducerAt(b *testing.B, cfg Config) *Producer {
 	b.Helper()
 	p, err := New(cfg)
 	if err != nil {

@@ -44,46 +44,40 @@ type topicState struct {
 	// batch does not regrow (and re-zero) its slice from nothing. A small
 	// free list rather than a sync.Pool, which every GC empties.
 	recs chan []rec
-	// recsHint is the size to give a new slab: the high-water mark of
-	// the batches sealed lately, decaying (see sealedLen), so that a
-	// short batch does not make the next slab regrow from small.
-	recsHint atomic.Int32
+	// recsHint sizes a new slab (in messages).
+	recsHint sizeHint
 	// usable: ready without error, the produce path's check (a closed
 	// channel's receive takes its lock).
 	usable atomic.Bool
 	// encs recycles the buffers batches are encoded into, likewise, and
-	// encHintV is the size to give a new one (see sealedBytes).
-	encs     chan []byte
-	encHintV atomic.Int32
+	// encHint sizes a new one (in bytes).
+	encs    chan []byte
+	encHint sizeHint
 	// direct: produce calls encode messages into the open batch (see
 	// Producer.keepsMessages); fixed for the topic's life.
 	direct bool
 }
 
-// sealedBytes updates the size hint of encoding buffers with the records
-// size of a batch just sealed: the high-water mark, decaying.
-func (t *topicState) sealedBytes(n int) {
-	h := int(t.encHintV.Load())
-	if n < h {
-		n = h - h/8 + n/8
-	}
-	t.encHintV.Store(int32(n))
-}
-
-// encHint is the room to make in a new open batch for its records.
-func (t *topicState) encHint() int {
-	h := max(4096, int(t.encHintV.Load()))
+// encRoom is the room to make in a new open batch for its records.
+func (t *topicState) encRoom() int {
+	h := max(4096, t.encHint.get())
 	return min(h+h/8, t.set.maxBytes+kbatch.HeaderSize)
 }
 
-// sealedLen updates recsHint with the length of a batch just sealed.
-func (t *topicState) sealedLen(n int) {
-	h := int(t.recsHint.Load())
-	if n < h {
-		n = h - h/8 + n/8
+// sizeHint is the size to give a new buffer: the high-water mark of the
+// batches sealed lately, decaying, so that one short batch does not make
+// the next buffer regrow from small.
+type sizeHint struct{ v atomic.Int32 }
+
+// sealed records the size of a batch just sealed.
+func (h *sizeHint) sealed(n int) {
+	if old := int(h.v.Load()); n < old {
+		n = old - old/8 + n/8
 	}
-	t.recsHint.Store(int32(n))
+	h.v.Store(int32(n))
 }
+
+func (h *sizeHint) get() int { return int(h.v.Load()) }
 
 func (t *topicState) getRecs() []rec {
 	select {
@@ -91,7 +85,7 @@ func (t *topicState) getRecs() []rec {
 		return rs
 	default:
 	}
-	hint := int(t.recsHint.Load())
+	hint := t.recsHint.get()
 	return make([]rec, 0, min(t.set.maxMessages, max(64, hint+hint/4)))
 }
 

@@ -3,7 +3,7 @@ package producer
 import (
 	"fmt"
 	"reflect"
-	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -57,19 +57,26 @@ func handOver(rb *sarama.RecordBatch, enc []byte, n, rawLen int) error {
 	return nil
 }
 
-var (
-	nilRecsMu sync.Mutex
-	nilRecs   []*sarama.Record
-)
+// nilRecs is a slice of nil records that only grows; nothing writes its
+// elements.
+var nilRecs atomic.Pointer[[]*sarama.Record]
 
-// nilRecords is a slice of n nil records, shared: nothing writes it.
+// nilRecords is a slice of n nil records, shared.
 func nilRecords(n int) []*sarama.Record {
-	nilRecsMu.Lock()
-	defer nilRecsMu.Unlock()
-	if len(nilRecs) < n {
-		nilRecs = make([]*sarama.Record, max(n, 2*len(nilRecs), 1024))
+	for {
+		cur := nilRecs.Load()
+		if cur != nil && len(*cur) >= n {
+			return (*cur)[:n:n]
+		}
+		size := max(n, 1024)
+		if cur != nil {
+			size = max(size, 2*len(*cur))
+		}
+		grown := make([]*sarama.Record, size)
+		if nilRecs.CompareAndSwap(cur, &grown) {
+			return grown[:n:n]
+		}
 	}
-	return nilRecs[:n:n]
 }
 
 // decodeFor is the fallback of handOver: sarama records decoded from enc.

@@ -22,6 +22,9 @@ import (
 type sink struct {
 	c *brokerConn
 	q runq[*batch]
+	// seen marks the partitions of the request being packed; only the
+	// sink's goroutine uses it.
+	seen map[*partition]bool
 
 	mu     sync.Mutex
 	closed bool
@@ -83,7 +86,11 @@ func (s *sink) sendSome(take []*batch) []*batch {
 	}
 	group := make([]*batch, 0, min(len(take), maxCombined))
 	rest := take[:0]
-	seen := map[*partition]bool{}
+	if s.seen == nil {
+		s.seen = map[*partition]bool{}
+	}
+	seen := s.seen
+	clear(seen)
 	bytes := 0
 	for _, b := range take {
 		part := b.owner.part

@@ -178,7 +178,7 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 				w.curEnc.Codec = set.compression.codec()
 				w.curEnc.NoCRC = true // see worker.encode
 				w.curEnc.Use(w.t.getEnc())
-				w.curEnc.Grow(w.t.encHint())
+				w.curEnc.Grow(w.t.encRoom())
 			} else if cap(w.cur) == 0 {
 				w.cur = w.t.getRecs()
 			}
@@ -232,13 +232,13 @@ func (w *worker) headers(hs []Header) []kbatch.RecordHeader {
 func (w *worker) sealLocked() {
 	b := &batch{n: w.curN, bytes: w.curBytes, deadline: w.curDeadline, first: w.curFirst}
 	if w.t.direct {
-		w.t.sealedBytes(w.curEnc.Size())
+		w.t.encHint.sealed(w.curEnc.Size())
 		b.open = w.curEnc.Detach(nil) // an idle partition holds no buffer
 		b.notes, b.callbacks = w.curNotes, w.curCallbacks
 		w.curNotes, w.curCallbacks = nil, false
 		clear(w.curHdrs)
 	} else {
-		w.t.sealedLen(len(w.cur))
+		w.t.recsHint.sealed(len(w.cur))
 		b.recs = w.cur
 		w.cur = nil
 	}
