@@ -31,6 +31,43 @@ func latencyStats(st Stats, key APIKey) Histogram {
 	return Histogram{}
 }
 
+// quietStats returns a Stats and a Clients snapshot taken while no request
+// was being read or answered: it retries until the broker's byte and
+// request counters are the same before and after Clients and every
+// counted request has its latency recorded.
+func quietStats(t *testing.T, b *Broker) (Stats, []ClientStats) {
+	t.Helper()
+	// total is the requests counted, or 0 when a request's latency is
+	// not yet recorded (answered counts the request first).
+	total := func(st Stats) (n uint64) {
+		var observed uint64
+		for _, r := range st.Requests {
+			n += r.Requests
+		}
+		for _, l := range st.Latency {
+			observed += l.Latency.Count
+		}
+		if n != observed {
+			return 0
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		before := b.Stats()
+		clients := b.Clients()
+		after := b.Stats()
+		if before.BytesIn == after.BytesIn && before.BytesOut == after.BytesOut &&
+			total(before) != 0 && total(before) == total(after) && before.ConnectionsOpen == after.ConnectionsOpen {
+			return after, clients
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broker's counters did not stop moving for 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestStatsAfterKgo checks the counters after a kgo client produced and
 // consumed: requests by key, latency counts matching them, bytes, the
 // connections, the partition's offsets and size, and the producer id.
@@ -39,7 +76,9 @@ func TestStatsAfterKgo(t *testing.T) {
 	const n = 50
 	roundTrip(t, b.Addr(), "stats", n, kgo.ClientID("stats-client"))
 
-	st := b.Stats()
+	// The consumer goes on fetching in the background, so the counters are
+	// read when a Stats, Clients, Stats sequence shows nothing moved.
+	st, clients := quietStats(t, b)
 	for _, key := range []APIKey{APIProduce, APIFetch, APIMetadata, APIApiVersions, APIInitProducerID} {
 		reqs, _ := requestStats(t, st, key)
 		if reqs == 0 {
@@ -62,7 +101,6 @@ func TestStatsAfterKgo(t *testing.T) {
 		t.Errorf("rejected %d, want 0", st.RejectedRequests)
 	}
 
-	clients := b.Clients()
 	if len(clients) != st.ConnectionsOpen {
 		t.Errorf("%d clients listed, %d connections open", len(clients), st.ConnectionsOpen)
 	}
