@@ -7,9 +7,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/picker"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -154,5 +156,27 @@ func waitGoroutines(t *testing.T, fn string, want int) {
 			t.Fatalf("%d goroutines in %s, want %d", got, fn, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sentCount counts the messages of the batches workers sent (Flush events),
+// so that a test can wait until messages are in flight instead of sleeping.
+type sentCount struct{ n atomic.Int64 }
+
+func (s *sentCount) Handle(e callbacks.Event) {
+	if e.Kind == callbacks.Flush {
+		s.n.Add(int64(e.Count))
+	}
+}
+
+// wait returns once at least n messages were sent.
+func (s *sentCount) wait(t *testing.T, ctx context.Context, n int64) {
+	t.Helper()
+	for s.n.Load() < n {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d messages sent, waited for %d", s.n.Load(), n)
+		case <-time.After(time.Millisecond):
+		}
 	}
 }

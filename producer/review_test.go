@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/mockbroker"
 )
 
@@ -94,8 +95,9 @@ func TestReviewShedPackedBatchBudgetGoesNegative(t *testing.T) {
 // messages with ErrBufferFull.
 func TestReviewStaleShedRequestDropsLaterMessages(t *testing.T) {
 	c := newMock(t, mockbroker.Topic("stale", 1))
+	sent := &sentCount{}
 	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs(), MaxBufferedMessages: 2, BufferFull: DropOldest,
-		RequestTimeout: 5 * time.Second}))
+		RequestTimeout: 5 * time.Second, Handlers: []callbacks.Handler{sent}}))
 	ctx := testCtx(t)
 	if _, err := p.ProduceSync(ctx, "stale", msg("", "warm")); err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func TestReviewStaleShedRequestDropsLaterMessages(t *testing.T) {
 	if err := p.ProduceAsync(ctx, "stale", msg("", "a"), msg("", "b")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // sent, unanswered
+	sent.wait(t, ctx, 3) // warm, a and b: sent, a and b unanswered
 	// Both in flight: nothing to shed; the call gives up.
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
