@@ -526,7 +526,7 @@ func (p *Producer) updatePartitions(t *topicState, pms []*sarama.PartitionMetada
 	}
 	if grown {
 		p.workersMu.Lock()
-		if p.stopped {
+		if p.life.isClosing() { // Close has taken or is taking the workers' list
 			p.workersMu.Unlock()
 			return
 		}

@@ -32,11 +32,8 @@ type Producer struct {
 	bg     sync.WaitGroup // metadata loop, senders, connection closers, clock
 	dials  sync.WaitGroup // connections being opened
 
-	callMu    sync.RWMutex // produce calls hold it shared; Close exclusively
-	closing   atomic.Bool
-	closingCh chan struct{}
-	closed    chan struct{} // closed when Close is done
-	abort     chan struct{} // closed when Close runs out of time: workers fail what they hold
+	callMu sync.RWMutex // produce calls hold it shared; Close exclusively
+	life   lifecycle    // open, closing, aborting, closed
 
 	topicsMu sync.Mutex // serialises writers of topics
 	topics   atomic.Pointer[map[string]*topicState]
@@ -47,9 +44,10 @@ type Producer struct {
 	meta      *metaClient
 	refreshCh chan struct{}
 
+	// workersMu guards workers. Close takes the list under it after
+	// life is closing; no worker is added once life is closing.
 	workersMu sync.Mutex
 	workers   []*worker
-	stopped   bool
 
 	// bud bounds what the producer holds (MaxBufferedMessages,
 	// MaxBufferedBytes) and applies the BufferFull policy.
@@ -91,9 +89,7 @@ func New(cfg Config) (*Producer, error) {
 		bus:       callbacks.NewBus(callbacks.BusOptions{}, cfg.Handlers...),
 		ctx:       ctx,
 		cancel:    cancel,
-		closingCh: make(chan struct{}),
-		closed:    make(chan struct{}),
-		abort:     make(chan struct{}),
+		life:      newLifecycle(),
 		conns:     map[int32]*brokerConn{},
 		refreshCh: make(chan struct{}, 1),
 		pid:       -1,
@@ -187,7 +183,7 @@ func (p *Producer) awaitEager() error {
 // connection's security; otherwise ErrNoBrokers wrapping why each broker
 // failed. It reuses the producer's metadata connection when it is open.
 func (p *Producer) Ping(ctx context.Context) error {
-	if p.closing.Load() {
+	if p.life.isClosing() {
 		return ErrClosed
 	}
 	return p.meta.do(ctx, func(b *sarama.Broker) error {
@@ -257,7 +253,7 @@ func (p *Producer) topic(ctx context.Context, name string) (*topicState, error) 
 			return nil, t.waitErr(ctx.Err())
 		case <-expired:
 			return nil, t.waitErr(ErrDeliveryTimeout)
-		case <-p.closingCh:
+		case <-p.life.closingC:
 			return nil, ErrClosed
 		}
 	}
@@ -385,7 +381,7 @@ func (p *Producer) accept(ctx context.Context, topic string, msgs []Message, md 
 	flush, info := md.flush(), md == modeSyncBatched
 	p.callMu.RLock()
 	defer p.callMu.RUnlock()
-	if p.closing.Load() {
+	if p.life.isClosing() {
 		return nil, ErrClosed
 	}
 	t, err := p.topic(ctx, topic)
@@ -583,7 +579,7 @@ func (p *Producer) forEachWorker(fn func(*worker)) {
 // Metadata returns the brokers and partitions of topic as the producer
 // sees them, fetching them first if the topic is new to it.
 func (p *Producer) Metadata(ctx context.Context, topic string) (TopicMetadata, error) {
-	if p.closing.Load() {
+	if p.life.isClosing() {
 		return TopicMetadata{}, ErrClosed
 	}
 	t, err := p.topic(ctx, topic)
@@ -618,7 +614,7 @@ func (p *Producer) Metadata(ctx context.Context, topic string) (TopicMetadata, e
 // strategies that move on (sticky, strict round robin) it advances them,
 // as a produce would.
 func (p *Producer) Pick(ctx context.Context, topic string, key []byte) (int32, error) {
-	if p.closing.Load() {
+	if p.life.isClosing() {
 		return -1, ErrClosed
 	}
 	t, err := p.topic(ctx, topic)
@@ -642,22 +638,20 @@ func (p *Producer) Pick(ctx context.Context, topic string, key []byte) (int32, e
 // timeout. It returns ctx's error if time ran out, and is safe to call more
 // than once.
 func (p *Producer) Close(ctx context.Context) error {
-	if !p.closing.CompareAndSwap(false, true) {
+	if !p.life.beginClose() {
 		select {
-		case <-p.closed:
+		case <-p.life.doneC:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		return nil
 	}
-	defer close(p.closed)
-	close(p.closingCh)
+	defer p.life.finish()
 	p.bud.Close() // produce calls waiting for room return ErrClosed
 	// Produce calls under way hold callMu shared: once we have it, none is
 	// left, and none can start (closing is set).
 	p.callMu.Lock()
 	p.workersMu.Lock()
-	p.stopped = true
 	ws := p.workers
 	p.workersMu.Unlock()
 	p.callMu.Unlock()
@@ -679,7 +673,7 @@ func (p *Producer) Close(ctx context.Context) error {
 		// Out of time: stop the network work workers may be waiting on
 		// (connecting, a producer id), then make them report the rest.
 		p.cancel()
-		close(p.abort)
+		p.life.abort()
 		for _, w := range ws {
 			<-w.done
 		}

@@ -317,7 +317,7 @@ func (w *worker) run() {
 				}
 			}
 		case <-timer.C:
-		case <-w.p.abort:
+		case <-w.p.life.abortC:
 			w.abort(ErrClosed)
 			w.close()
 			return
