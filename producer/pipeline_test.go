@@ -146,3 +146,54 @@ func TestSlowCallbackDoesNotStallSending(t *testing.T) {
 		t.Fatalf("%d callbacks after Flush, want 20", n)
 	}
 }
+
+// The producer-wide count (buffer.Budget, BufferedMessages) and the
+// per-partition ones (worker.queued, PartitionInfo.Buffered) are kept
+// apart so that neither needs a walk of the other; they must agree while
+// messages sit in every place a worker holds them (open, sealed, pending,
+// in flight) and after they settle.
+func TestBufferedCountsAgree(t *testing.T) {
+	c := newMock(t, mockbroker.Topic("agree", 4))
+	p := newProducer(t, Config{Brokers: c.Addrs(), MaxMessages: 3, MaxInFlight: 2, TTL: time.Hour})
+	ctx := testCtx(t)
+	if _, err := p.ProduceSync(ctx, "agree", msg("", "warm")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pause(1); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Resume(1)
+	sumHeld := func() (n int) {
+		p.forEachWorker(func(w *worker) { n += w.held() })
+		return n
+	}
+	const n = 61 // 4 partitions × (2 in flight + pending) batches of 3, and open ones
+	for i := range n {
+		if err := p.ProduceAsyncBatched(ctx, "agree", msg(fmt.Sprint(i), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msgs, _ := p.BufferedMessages(); msgs != n || sumHeld() != n {
+		t.Fatalf("holding %d messages: the budget counts %d, the workers %d", n, msgs, sumHeld())
+	}
+	md, err := p.Metadata(ctx, "agree") // known topic: no request to the paused broker
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int
+	for _, pi := range md.Partitions {
+		total += pi.Buffered
+	}
+	if total != n {
+		t.Fatalf("PartitionInfo.Buffered sums to %d, want %d", total, n)
+	}
+	if err := c.Resume(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, bytes := p.BufferedMessages(); msgs != 0 || bytes != 0 || sumHeld() != 0 {
+		t.Fatalf("after Flush: the budget holds %d messages in %d bytes, the workers %d", msgs, bytes, sumHeld())
+	}
+}

@@ -61,7 +61,7 @@ type worker struct {
 	curFirst     int64    // unix nanoseconds of the first message of cur
 	curDeadline  int64    // of the first message
 	sealed       []*batch // full batches waiting for the worker
-	queued       int      // messages in cur and sealed
+	queued       int      // messages held until settled, wherever they are (PartitionInfo.Buffered); the producer-wide sum is p.bud's
 	flushReq     bool     // send cur now (ProduceSync, ProduceAsync, Flush)
 	stopping     bool     // Close: take no more
 	running      bool     // its goroutine runs (see run: an idle worker has none)
