@@ -103,9 +103,8 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 			reqs = append(reqs, req)
 		}
 	case APIMetadata:
+		reqs = append(reqs, kmsg.NewPtrMetadataRequest())
 		req := kmsg.NewPtrMetadataRequest()
-		reqs = append(reqs, req)
-		req = kmsg.NewPtrMetadataRequest()
 		for _, name := range []string{"seed", "auto"} {
 			rt := kmsg.NewMetadataRequestTopic()
 			rt.Topic = &name
@@ -139,8 +138,7 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 		req.Topics = append(req.Topics, rt)
 		reqs = append(reqs, req)
 	case APIInitProducerID:
-		req := kmsg.NewPtrInitProducerIDRequest()
-		reqs = append(reqs, req)
+		reqs = append(reqs, kmsg.NewPtrInitProducerIDRequest())
 	case APISaslHandshake:
 		reqs = append(reqs, handshakeReq(v, SASLScramSHA512), handshakeReq(v, "GSSAPI"))
 	case APISaslAuthenticate:
