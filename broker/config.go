@@ -327,7 +327,7 @@ func (c ClusterConfig) Validate() error {
 func (c ClusterConfig) withDefaults() ClusterConfig {
 	c.ClusterID = cmp.Or(c.ClusterID, "merlin")
 	if c.Storage == nil {
-		// Not cmp.Or: that would make (and leak) a storage when one is set.
+		// Not cmp.Or, which would build a memory storage even when one is set.
 		c.Storage = NewMemoryStorage()
 	}
 	c.DefaultPartitions = cmp.Or(c.DefaultPartitions, DefaultPartitions)
