@@ -64,6 +64,17 @@ func configError(field, format string, args ...any) error {
 	return errs.NewConfig("broker", field, format, args...)
 }
 
+// notNegative is the *ConfigError for field when v is below zero, else nil.
+// %v prints counts as %d would and durations as "-1s". Validate methods
+// list several with cmp.Or, which returns the first error that is not nil,
+// so that the first invalid field is the one reported.
+func notNegative[T ~int | ~int32 | ~int64](field string, v T) error {
+	if v < 0 {
+		return configError(field, "must not be negative, got %v", v)
+	}
+	return nil
+}
+
 // Config configures one Broker. The zero Config is valid: a single broker
 // with node id 0 on 127.0.0.1 (kernel-chosen port), in-memory storage and
 // topic auto-creation.
@@ -198,14 +209,12 @@ func (c Config) Validate() error {
 	if c.AdvertisedPort < 0 || c.AdvertisedPort > 65535 {
 		return configError("AdvertisedPort", "must be in [0, 65535], got %d", c.AdvertisedPort)
 	}
-	if c.MaxRequestSize < 0 {
-		return configError("MaxRequestSize", "must not be negative, got %d", c.MaxRequestSize)
-	}
-	if c.MaxConnections < 0 {
-		return configError("MaxConnections", "must not be negative, got %d", c.MaxConnections)
-	}
-	if c.MaxConnectionsPerIP < 0 {
-		return configError("MaxConnectionsPerIP", "must not be negative, got %d", c.MaxConnectionsPerIP)
+	if err := cmp.Or(
+		notNegative("MaxRequestSize", c.MaxRequestSize),
+		notNegative("MaxConnections", c.MaxConnections),
+		notNegative("MaxConnectionsPerIP", c.MaxConnectionsPerIP),
+	); err != nil {
+		return err
 	}
 	if err := c.validateSecurity(); err != nil {
 		return err
@@ -242,31 +251,17 @@ func (c Config) clusterConfig() ClusterConfig {
 	}
 }
 
+// withDefaults returns a copy with every zero field at its default
+// (cmp.Or: the field when set, else the default).
 func (c Config) withDefaults() Config {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.MaxRequestSize == 0 {
-		c.MaxRequestSize = DefaultMaxRequestSize
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.RequestReadTimeout == 0 {
-		c.RequestReadTimeout = DefaultRequestReadTimeout
-	}
-	if c.QueuedMaxRequestBytes == 0 {
-		c.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
-	}
-	if c.MaxFetchWait == 0 {
-		c.MaxFetchWait = DefaultMaxFetchWait
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.AuthFailureDelay == 0 {
-		c.AuthFailureDelay = DefaultAuthFailureDelay
-	}
+	c.Listen = cmp.Or(c.Listen, DefaultListen)
+	c.MaxRequestSize = cmp.Or(c.MaxRequestSize, DefaultMaxRequestSize)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.RequestReadTimeout = cmp.Or(c.RequestReadTimeout, DefaultRequestReadTimeout)
+	c.QueuedMaxRequestBytes = cmp.Or(c.QueuedMaxRequestBytes, DefaultQueuedMaxRequestBytes)
+	c.MaxFetchWait = cmp.Or(c.MaxFetchWait, DefaultMaxFetchWait)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.AuthFailureDelay = cmp.Or(c.AuthFailureDelay, DefaultAuthFailureDelay)
 	return c
 }
 
@@ -328,27 +323,17 @@ func (c ClusterConfig) Validate() error {
 	return nil
 }
 
+// withDefaults returns a copy with every zero field at its default.
 func (c ClusterConfig) withDefaults() ClusterConfig {
-	if c.ClusterID == "" {
-		c.ClusterID = "merlin"
-	}
+	c.ClusterID = cmp.Or(c.ClusterID, "merlin")
 	if c.Storage == nil {
+		// Not cmp.Or, which would build a memory storage even when one is set.
 		c.Storage = NewMemoryStorage()
 	}
-	if c.DefaultPartitions == 0 {
-		c.DefaultPartitions = DefaultPartitions
-	}
-	if c.MaxPartitionsPerTopic == 0 {
-		c.MaxPartitionsPerTopic = MaxPartitions
-	}
-	if c.MaxPartitionsTotal == 0 {
-		c.MaxPartitionsTotal = DefaultMaxPartitionsTotal
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.DefaultPartitions = cmp.Or(c.DefaultPartitions, DefaultPartitions)
+	c.MaxPartitionsPerTopic = cmp.Or(c.MaxPartitionsPerTopic, MaxPartitions)
+	c.MaxPartitionsTotal = cmp.Or(c.MaxPartitionsTotal, DefaultMaxPartitionsTotal)
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, DefaultMaxMessageBytes)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }

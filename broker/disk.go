@@ -3,6 +3,7 @@ package broker
 // On-disk storage on package seglog.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,35 +73,24 @@ type DiskOptions struct {
 // Validate reports the first invalid field, as a *ConfigError naming it.
 // Zero fields are valid: they take their defaults.
 func (o DiskOptions) Validate() error {
-	switch {
-	case o.SegmentBytes < 0 || o.SegmentBytes > seglog.MaxSegmentBytes:
+	if o.SegmentBytes < 0 || o.SegmentBytes > seglog.MaxSegmentBytes {
 		return configError("SegmentBytes", "must be in [0, %d], got %d", int64(seglog.MaxSegmentBytes), o.SegmentBytes)
-	case o.SegmentRecords < 0:
-		return configError("SegmentRecords", "must not be negative, got %d", o.SegmentRecords)
-	case o.SegmentAge < 0:
-		return configError("SegmentAge", "must not be negative, got %v", o.SegmentAge)
-	case o.RetentionAge < 0:
-		return configError("RetentionAge", "must not be negative, got %v", o.RetentionAge)
-	case o.RetentionBytes < 0:
-		return configError("RetentionBytes", "must not be negative, got %d", o.RetentionBytes)
-	case o.RetentionCheckInterval < 0:
-		return configError("RetentionCheckInterval", "must not be negative, got %v", o.RetentionCheckInterval)
-	case o.MaxOpenFiles < 0:
-		return configError("MaxOpenFiles", "must not be negative, got %d", o.MaxOpenFiles)
 	}
-	return nil
+	return cmp.Or(
+		notNegative("SegmentRecords", o.SegmentRecords),
+		notNegative("SegmentAge", o.SegmentAge),
+		notNegative("RetentionAge", o.RetentionAge),
+		notNegative("RetentionBytes", o.RetentionBytes),
+		notNegative("RetentionCheckInterval", o.RetentionCheckInterval),
+		notNegative("MaxOpenFiles", o.MaxOpenFiles),
+	)
 }
 
+// withDefaults returns a copy with every zero field at its default.
 func (o DiskOptions) withDefaults() DiskOptions {
-	if o.RetentionCheckInterval == 0 {
-		o.RetentionCheckInterval = DefaultRetentionCheckInterval
-	}
-	if o.MaxOpenFiles == 0 {
-		o.MaxOpenFiles = DefaultMaxOpenFiles
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.RetentionCheckInterval = cmp.Or(o.RetentionCheckInterval, DefaultRetentionCheckInterval)
+	o.MaxOpenFiles = cmp.Or(o.MaxOpenFiles, DefaultMaxOpenFiles)
+	o.Logger = cmp.Or(o.Logger, slog.Default())
 	return o
 }
 

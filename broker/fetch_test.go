@@ -88,15 +88,7 @@ func TestFetchLongPollWokenByProduce(t *testing.T) {
 
 // MinBytes keeps a fetch waiting through appends too small to satisfy it.
 func TestFetchMinBytes(t *testing.T) {
-	waiting := make(chan struct{}, 16)
-	b, err := New(Config{Logger: testLogger(t), Faults: &NodeFaults{onFetchWait: func() { waiting <- struct{}{} }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b, waiting := startWaitingBroker(t)
 	createTopic(t, b, "min", 1)
 	batch := buildBatch(t, 5, 1, nil)
 

@@ -92,7 +92,6 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 	case APIListOffsets:
 		for _, ts := range []int64{-1, -2, -3, 0, 5} {
 			req := kmsg.NewPtrListOffsetsRequest()
-			req.Version = v
 			rt := kmsg.NewListOffsetsRequestTopic()
 			rt.Topic = "seed"
 			rp := kmsg.NewListOffsetsRequestTopicPartition()
@@ -104,11 +103,8 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 			reqs = append(reqs, req)
 		}
 	case APIMetadata:
+		reqs = append(reqs, kmsg.NewPtrMetadataRequest())
 		req := kmsg.NewPtrMetadataRequest()
-		req.Version = v
-		reqs = append(reqs, req)
-		req = kmsg.NewPtrMetadataRequest()
-		req.Version = v
 		for _, name := range []string{"seed", "auto"} {
 			rt := kmsg.NewMetadataRequestTopic()
 			rt.Topic = &name
@@ -120,13 +116,11 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 		reqs = append(reqs, req)
 	case APIApiVersions:
 		req := kmsg.NewPtrApiVersionsRequest()
-		req.Version = v
 		req.ClientSoftwareName, req.ClientSoftwareVersion = "fuzz", "1"
 		req.UnknownTags = tags
 		reqs = append(reqs, req)
 	case APICreateTopics:
 		req := kmsg.NewPtrCreateTopicsRequest()
-		req.Version = v
 		for _, n := range []int32{3, -1, 0} {
 			rt := kmsg.NewCreateTopicsRequestTopic()
 			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "created", n, 1
@@ -144,15 +138,17 @@ func sampleRequests(t testing.TB, key APIKey, v int16) []kmsg.Request {
 		req.Topics = append(req.Topics, rt)
 		reqs = append(reqs, req)
 	case APIInitProducerID:
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.Version = v
-		reqs = append(reqs, req)
+		reqs = append(reqs, kmsg.NewPtrInitProducerIDRequest())
 	case APISaslHandshake:
 		reqs = append(reqs, handshakeReq(v, SASLScramSHA512), handshakeReq(v, "GSSAPI"))
 	case APISaslAuthenticate:
 		reqs = append(reqs, authReq(v, []byte("\x00alice\x00alice-secret")), authReq(v, []byte("n,,n=alice,r=fuzznonce")))
 	default:
 		reqs = moreSampleRequests(key, v, tags)
+	}
+	// Every request at version v, set once here rather than in each case.
+	for _, req := range reqs {
+		req.SetVersion(v)
 	}
 	return reqs
 }

@@ -43,6 +43,17 @@ func waitWaiters(ctx context.Context, t *testing.T, b *Budget, n int64) {
 	}
 }
 
+// waitingReserve starts b.Reserve(ctx, messages, bytes) in a goroutine and
+// returns the channel of its result once it waits for room, the budget's
+// only waiting call.
+func waitingReserve(ctx context.Context, t *testing.T, b *Budget, messages, bytes int) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- b.Reserve(ctx, messages, bytes) }()
+	waitWaiters(ctx, t, b, 1)
+	return done
+}
+
 func TestBudgetBounds(t *testing.T) {
 	ctx := testCtx(t)
 	b := newTestBudget(3, 100, Reject)
@@ -114,9 +125,7 @@ func TestBudgetBlockWaitsForRoom(t *testing.T) {
 	if err := b.Reserve(ctx, 2, 20); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- b.Reserve(ctx, 1, 10) }()
-	waitWaiters(ctx, t, b, 1)
+	done := waitingReserve(ctx, t, b, 1, 10)
 	select {
 	case err := <-done:
 		t.Fatalf("returned with no room: %v", err)
@@ -140,9 +149,7 @@ func TestBudgetContextEnds(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(testCtx(t))
-			done := make(chan error, 1)
-			go func() { done <- b.Reserve(ctx, 1, 10) }()
-			waitWaiters(testCtx(t), t, b, 1)
+			done := waitingReserve(ctx, t, b, 1, 10)
 			cancel()
 			err := <-done
 			if !errors.Is(err, ErrFull) || !errors.Is(err, context.Canceled) {
@@ -162,9 +169,7 @@ func TestBudgetClose(t *testing.T) {
 	if err := b.Reserve(ctx, 1, 10); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- b.Reserve(ctx, 1, 10) }()
-	waitWaiters(ctx, t, b, 1)
+	done := waitingReserve(ctx, t, b, 1, 10)
 	b.Close()
 	b.Close() // twice is fine
 	if err := <-done; err != ErrClosed {

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -371,32 +372,17 @@ func configErr(field, format string, args ...any) error {
 // configWrap is the *ConfigError for field that wraps err.
 func configWrap(field string, err error) error { return errs.WrapConfig("producer", field, err) }
 
-// withDefaults returns a copy with every unset field at its default.
+// withDefaults returns a copy with every unset field at its default
+// (cmp.Or: the field when set, else the default).
 func (c Config) withDefaults() Config {
-	if c.ClientID == "" {
-		c.ClientID = DefaultClientID
-	}
-	if c.MaxMessages == 0 {
-		c.MaxMessages = DefaultMaxMessages
-	}
-	if c.MaxBytes == 0 {
-		c.MaxBytes = DefaultMaxBytes
-	}
-	if c.TTL == 0 {
-		c.TTL = DefaultTTL
-	}
-	if c.Acks == AcksDefault {
-		c.Acks = AcksAll
-	}
-	if c.Compression == CompressionDefault {
-		c.Compression = CompressionNone
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
-	if c.DeliveryTimeout == 0 {
-		c.DeliveryTimeout = DefaultDeliveryTimeout
-	}
+	c.ClientID = cmp.Or(c.ClientID, DefaultClientID)
+	c.MaxMessages = cmp.Or(c.MaxMessages, DefaultMaxMessages)
+	c.MaxBytes = cmp.Or(c.MaxBytes, DefaultMaxBytes)
+	c.TTL = cmp.Or(c.TTL, DefaultTTL)
+	c.Acks = cmp.Or(c.Acks, AcksAll)
+	c.Compression = cmp.Or(c.Compression, CompressionNone)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, DefaultRequestTimeout)
+	c.DeliveryTimeout = cmp.Or(c.DeliveryTimeout, DefaultDeliveryTimeout)
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = DefaultRetryBackoff
 		if c.RetryBackoffMax > 0 {
@@ -404,36 +390,18 @@ func (c Config) withDefaults() Config {
 			c.RetryBackoff = min(c.RetryBackoff, c.RetryBackoffMax)
 		}
 	}
-	if c.RetryBackoffMax == 0 {
-		c.RetryBackoffMax = DefaultRetryBackoffMax
-	}
-	if c.WorkersPerPartition == 0 {
-		c.WorkersPerPartition = DefaultWorkersPerPartition
-	}
-	if c.BreakerFailures == 0 {
-		c.BreakerFailures = DefaultBreakerFailures
-	}
-	if c.BreakerTimeout == 0 {
-		c.BreakerTimeout = DefaultBreakerTimeout
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
-	}
+	c.RetryBackoffMax = cmp.Or(c.RetryBackoffMax, DefaultRetryBackoffMax)
+	c.WorkersPerPartition = cmp.Or(c.WorkersPerPartition, DefaultWorkersPerPartition)
+	c.BreakerFailures = cmp.Or(c.BreakerFailures, DefaultBreakerFailures)
+	c.BreakerTimeout = cmp.Or(c.BreakerTimeout, DefaultBreakerTimeout)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, DefaultMaxInFlight)
 	if c.Strategy == nil {
 		c.Strategy = picker.Keyed()
 	}
-	if c.MaxBufferedMessages == 0 {
-		c.MaxBufferedMessages = DefaultMaxBufferedMessages
-	}
-	if c.MaxBufferedBytes == 0 {
-		c.MaxBufferedBytes = DefaultMaxBufferedBytes
-	}
-	if c.MetadataRefresh == 0 {
-		c.MetadataRefresh = DefaultMetadataRefresh
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.MaxBufferedMessages = cmp.Or(c.MaxBufferedMessages, DefaultMaxBufferedMessages)
+	c.MaxBufferedBytes = cmp.Or(c.MaxBufferedBytes, DefaultMaxBufferedBytes)
+	c.MetadataRefresh = cmp.Or(c.MetadataRefresh, DefaultMetadataRefresh)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
 
@@ -594,41 +562,19 @@ type topicSettings struct {
 	massage     MassageFunc
 }
 
+// topic resolves the settings of topic name: its TopicConfig's fields where
+// set, the Config's elsewhere (a topic without a TopicConfig takes them all
+// from the Config, as its zero TopicConfig would).
 func (c Config) topic(name string) topicSettings {
-	s := topicSettings{
-		maxMessages: c.MaxMessages,
-		maxBytes:    c.MaxBytes,
-		ttl:         c.TTL,
-		strategy:    c.Strategy,
-		workers:     c.WorkersPerPartition,
-		compression: c.Compression,
-		acks:        c.Acks,
+	t := c.Topics[name]
+	return topicSettings{
+		maxMessages: cmp.Or(t.MaxMessages, c.MaxMessages),
+		maxBytes:    cmp.Or(t.MaxBytes, c.MaxBytes),
+		ttl:         cmp.Or(t.TTL, c.TTL),
+		strategy:    cmp.Or(t.Strategy, c.Strategy),
+		workers:     cmp.Or(t.WorkersPerPartition, c.WorkersPerPartition),
+		compression: cmp.Or(t.Compression, c.Compression),
+		acks:        cmp.Or(t.Acks, c.Acks),
+		massage:     t.Massage,
 	}
-	t, ok := c.Topics[name]
-	if !ok {
-		return s
-	}
-	if t.MaxMessages != 0 {
-		s.maxMessages = t.MaxMessages
-	}
-	if t.MaxBytes != 0 {
-		s.maxBytes = t.MaxBytes
-	}
-	if t.TTL != 0 {
-		s.ttl = t.TTL
-	}
-	if t.Strategy != nil {
-		s.strategy = t.Strategy
-	}
-	if t.WorkersPerPartition != 0 {
-		s.workers = t.WorkersPerPartition
-	}
-	if t.Compression != CompressionDefault {
-		s.compression = t.Compression
-	}
-	if t.Acks != AcksDefault {
-		s.acks = t.Acks
-	}
-	s.massage = t.Massage
-	return s
 }

@@ -71,6 +71,20 @@ func (bc *batchCounter) snapshot() (int, []int) {
 	return bc.batches, append([]int(nil), bc.records...)
 }
 
+// want fails t unless the cluster saw exactly n batches of size records each.
+func (bc *batchCounter) want(t *testing.T, n, size int) {
+	t.Helper()
+	got, sizes := bc.snapshot()
+	if got != n {
+		t.Fatalf("%d batches %v, want %d of %d", got, sizes, n, size)
+	}
+	for _, s := range sizes {
+		if s != size {
+			t.Fatalf("batch sizes %v, want %d each", sizes, size)
+		}
+	}
+}
+
 // consume reads n records of topic from the start with a kgo client.
 func consume(t *testing.T, addrs []string, topic string, n int) []*kgo.Record {
 	t.Helper()

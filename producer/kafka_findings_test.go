@@ -14,19 +14,28 @@ import (
 	"github.com/merlinkafka/merlin/mockbroker"
 )
 
-// A broker refuses a batch of 100 with MESSAGE_TOO_LARGE once (Kafka's
-// max.message.bytes limits a whole record batch): the producer splits it
-// and resends the halves, and every message is stored once, in order.
-// Found against Apache Kafka (interop/kafka TestMessageTooLargeForTopic),
-// where one large message used to fail its whole batch.
-func TestMockTooLargeBatchIsSplit(t *testing.T) {
+// tooLargeMock is a mock with topic "big" of one partition whose next
+// refusals produce requests are answered MESSAGE_TOO_LARGE, and a producer
+// that knows its metadata and never sends a batch for its age.
+func tooLargeMock(t *testing.T, refusals int) (*mockbroker.Cluster, *Producer, context.Context) {
+	t.Helper()
 	c := newMock(t, mockbroker.Topic("big", 1))
 	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs(), TTL: 1 << 40}))
 	ctx := testCtx(t)
 	if _, err := p.Metadata(ctx, "big"); err != nil {
 		t.Fatal(err)
 	}
-	c.InjectError(mockbroker.APIProduce, "big", 0, kerr.MessageTooLarge.Code, 1)
+	c.InjectError(mockbroker.APIProduce, "big", 0, kerr.MessageTooLarge.Code, refusals)
+	return c, p, ctx
+}
+
+// A broker refuses a batch of 100 with MESSAGE_TOO_LARGE once (Kafka's
+// max.message.bytes limits a whole record batch): the producer splits it
+// and resends the halves, and every message is stored once, in order.
+// Found against Apache Kafka (interop/kafka TestMessageTooLargeForTopic),
+// where one large message used to fail its whole batch.
+func TestMockTooLargeBatchIsSplit(t *testing.T) {
+	c, p, ctx := tooLargeMock(t, 1)
 	var msgs []Message
 	var want []string
 	for i := range 100 {
@@ -60,13 +69,7 @@ func TestMockTooLargeBatchIsSplit(t *testing.T) {
 // to single messages, and each fails, exactly once, with an error that is
 // both ErrMessageTooLarge and kerr.MessageTooLarge.
 func TestMockTooLargeAloneFails(t *testing.T) {
-	c := newMock(t, mockbroker.Topic("big", 1))
-	p := newProducer(t, fastRetry(Config{Brokers: c.Addrs(), TTL: 1 << 40}))
-	ctx := testCtx(t)
-	if _, err := p.Metadata(ctx, "big"); err != nil {
-		t.Fatal(err)
-	}
-	c.InjectError(mockbroker.APIProduce, "big", 0, kerr.MessageTooLarge.Code, 1000)
+	c, p, ctx := tooLargeMock(t, 1000)
 	calls := make([]atomic.Int32, 5)
 	var msgs []Message
 	for i := range calls {

@@ -72,29 +72,25 @@ func TestMockEveryModeArrivesInOrder(t *testing.T) {
 		}
 		return ms
 	}
-	if _, err := p.ProduceSync(ctx, "m", mk(1, true)...); err != nil {
-		t.Fatal(err)
+	// Each way of sending, in order, with one message and then with ten:
+	// keyed and unkeyed by turns (oneKeyed says which comes first).
+	sends := []struct {
+		name     string
+		send     func(...Message) error
+		oneKeyed bool
+	}{
+		{"ProduceSync", func(ms ...Message) error { _, err := p.ProduceSync(ctx, "m", ms...); return err }, true},
+		{"ProduceAsync", func(ms ...Message) error { return p.ProduceAsync(ctx, "m", ms...) }, false},
+		{"ProduceSyncBatched", func(ms ...Message) error { _, err := p.ProduceSyncBatched(ctx, "m", ms...); return err }, true},
+		{"ProduceAsyncBatched", func(ms ...Message) error { return p.ProduceAsyncBatched(ctx, "m", ms...) }, false},
 	}
-	if _, err := p.ProduceSync(ctx, "m", mk(10, false)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ProduceAsync(ctx, "m", mk(1, false)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ProduceAsync(ctx, "m", mk(10, true)...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.ProduceSyncBatched(ctx, "m", mk(1, true)...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.ProduceSyncBatched(ctx, "m", mk(10, false)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ProduceAsyncBatched(ctx, "m", mk(1, false)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ProduceAsyncBatched(ctx, "m", mk(10, true)...); err != nil {
-		t.Fatal(err)
+	for _, s := range sends {
+		if err := s.send(mk(1, s.oneKeyed)...); err != nil {
+			t.Fatalf("%s of 1: %v", s.name, err)
+		}
+		if err := s.send(mk(10, !s.oneKeyed)...); err != nil {
+			t.Fatalf("%s of 10: %v", s.name, err)
+		}
 	}
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)

@@ -219,15 +219,7 @@ func TestBatchingByCount(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n, sizes := bc.snapshot()
-	if n != 10 {
-		t.Fatalf("%d batches (%v), want 10", n, sizes)
-	}
-	for _, s := range sizes {
-		if s != 100 {
-			t.Fatalf("batch sizes %v, want 100 each", sizes)
-		}
-	}
+	bc.want(t, 10, 100)
 	checkArrived(t, c.ListenAddrs(), "count", want)
 }
 
@@ -249,15 +241,7 @@ func TestBatchingByBytes(t *testing.T) {
 	if err := p.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n, sizes := bc.snapshot()
-	if n != 5 {
-		t.Fatalf("%d batches %v, want 5 of 10", n, sizes)
-	}
-	for _, s := range sizes {
-		if s != 10 {
-			t.Fatalf("batch sizes %v, want 10 each", sizes)
-		}
-	}
+	bc.want(t, 5, 10)
 	// A message larger than a batch is refused, not accepted and lost.
 	err := p.ProduceAsyncBatched(ctx, "bytes", Message{Value: make([]byte, 2000)})
 	if !errors.Is(err, ErrMessageTooLarge) {
@@ -293,9 +277,7 @@ func TestBatchingByTTL(t *testing.T) {
 			t.Fatal("the TTL never flushed the batch")
 		}
 	}
-	if n, sizes := bc.snapshot(); n != 1 || sizes[0] != 3 {
-		t.Fatalf("batches %d %v, want one of 3", n, sizes)
-	}
+	bc.want(t, 1, 3)
 }
 
 func TestCompressionRoundTrip(t *testing.T) {

@@ -2,16 +2,15 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/merlinkafka/merlin/broker"
+	"github.com/merlinkafka/merlin/internal/cli"
 )
 
 // securityFlags are the listener's TLS and SASL flags, embedded in args.
@@ -28,29 +27,20 @@ type securityFlags struct {
 // apply sets cfg's TLS and SASL fields from the flags. An error names the
 // flag at fault.
 func (f securityFlags) apply(cfg *broker.Config) error {
-	switch {
-	case f.TLSCert != "" && f.TLSKey != "":
-		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
-		if err != nil {
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	case f.TLSCert != "":
-		return errors.New("--tls-cert needs --tls-key")
-	case f.TLSKey != "":
-		return errors.New("--tls-key needs --tls-cert")
+	cert, err := cli.KeyPair(f.TLSCert, f.TLSKey)
+	if err != nil {
+		return err
+	}
+	if cert != nil {
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	}
 	if f.TLSClientCA != "" {
 		if cfg.TLS == nil {
 			return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
 		}
-		pem, err := os.ReadFile(f.TLSClientCA)
+		pool, err := cli.CertPool("--tls-client-ca", f.TLSClientCA)
 		if err != nil {
-			return fmt.Errorf("--tls-client-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("--tls-client-ca: %s holds no PEM certificate", f.TLSClientCA)
+			return err
 		}
 		cfg.TLS.ClientCAs, cfg.TLS.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

@@ -9,12 +9,12 @@ package secflags
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/merlinkafka/merlin/internal/cli"
 	"github.com/merlinkafka/merlin/producer"
 )
 
@@ -66,26 +66,18 @@ func (f Flags) tlsConfig() (*tls.Config, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.TLSServerName}
 	if f.TLSCA != "" {
-		pem, err := os.ReadFile(f.TLSCA)
+		pool, err := cli.CertPool("--tls-ca", f.TLSCA)
 		if err != nil {
-			return nil, fmt.Errorf("--tls-ca: %w", err)
+			return nil, err
 		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca: %s holds no PEM certificate", f.TLSCA)
-		}
+		tc.RootCAs = pool
 	}
-	switch {
-	case f.TLSCert != "" && f.TLSKey != "":
-		cert, err := tls.LoadX509KeyPair(f.TLSCert, f.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	case f.TLSCert != "":
-		return nil, errors.New("--tls-cert needs --tls-key")
-	case f.TLSKey != "":
-		return nil, errors.New("--tls-key needs --tls-cert")
+	cert, err := cli.KeyPair(f.TLSCert, f.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	if cert != nil {
+		tc.Certificates = []tls.Certificate{*cert}
 	}
 	return tc, nil
 }
