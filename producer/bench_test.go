@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +56,23 @@ func BenchmarkProduceToChildBroker(b *testing.B) {
 	addr := startChildBroker(b, 0)
 	p := benchProducer(b, Config{Brokers: []string{addr}, Acks: AcksLeader, DisableIdempotence: true, Logger: quietLogger()})
 	produceTimed(b, p, Message{Value: make([]byte, 100)})
+}
+
+// BenchmarkProduceToChildBrokerDefaults is merlin-bench's W5 out of the
+// box as a package benchmark: the default Config (acks=all, idempotent)
+// and a delivery callback on every message.
+func BenchmarkProduceToChildBrokerDefaults(b *testing.B) {
+	addr := startChildBroker(b, 0)
+	p := benchProducer(b, Config{Brokers: []string{addr}, Logger: quietLogger()})
+	var delivered atomic.Int64
+	produceTimed(b, p, Message{Value: make([]byte, 100), OnDelivery: func(r Result) {
+		if r.Err == nil {
+			delivered.Add(1)
+		}
+	}})
+	if delivered.Load() < int64(b.N) {
+		b.Fatalf("%d of %d delivered", delivered.Load(), b.N)
+	}
 }
 
 // BenchmarkHandOver compares the two ways a batch reaches sarama, end to

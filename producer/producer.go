@@ -405,59 +405,36 @@ func (p *Producer) accept(ctx context.Context, topic string, msgs []Message, md 
 	parts := *t.parts.Load()
 	n := int32(len(parts))
 	now := p.clock.Now()
-	nowMS := now / int64(time.Millisecond)
-	var deadline int64
+	c := call{nowMS: now / int64(time.Millisecond), wt: wt}
 	if p.cfg.DeliveryTimeout > 0 {
-		deadline = now + int64(p.cfg.DeliveryTimeout)
+		c.deadline = now + int64(p.cfg.DeliveryTimeout)
 	}
 	var out []Buffered
-	if len(msgs) == 1 {
-		// The common case, without allocating a run.
-		var one [1]rec
-		w, err := p.route(t, parts, n, &msgs[0])
-		if err == nil {
-			one[0] = makeRec(&msgs[0], nowMS, deadline, 0, wt)
-			var held int
-			held, err = w.add(one[:], flush)
-			out = appendBuffered(out, w.part.id, held, info)
-		}
-		if err != nil {
-			p.release(1, budget(1, bytes))
-			return nil, err
-		}
-		return out, nil
-	}
-	run := make([]rec, 0, len(msgs))
+	// Consecutive messages for the same worker go to it in one add: a run
+	// of msgs, read in place.
 	var runW *worker
-	accepted := 0
-	flushRun := func() error {
-		if len(run) == 0 {
-			return nil
-		}
-		held, err := runW.add(run, flush)
-		if err != nil {
-			return err
-		}
-		accepted += len(run)
-		out = appendBuffered(out, runW.part.id, held, info)
-		run = run[:0]
-		return nil
-	}
+	runStart, accepted := 0, 0
 	for i := range msgs {
 		w, err := p.route(t, parts, n, &msgs[i])
 		if err == nil && w != runW {
-			err = flushRun()
-			runW = w
+			if runW != nil {
+				var held int
+				if held, err = runW.add(msgs[runStart:i], runStart, &c, flush); err == nil {
+					accepted = i
+					out = appendBuffered(out, runW.part.id, held, info)
+				}
+			}
+			runW, runStart = w, i
 		}
 		if err != nil {
 			return p.giveBackRest(msgs, accepted, out, err)
 		}
-		run = append(run, makeRec(&msgs[i], nowMS, deadline, int32(i), wt))
 	}
-	if err := flushRun(); err != nil {
+	held, err := runW.add(msgs[runStart:], runStart, &c, flush)
+	if err != nil {
 		return p.giveBackRest(msgs, accepted, out, err)
 	}
-	return out, nil
+	return appendBuffered(out, runW.part.id, held, info), nil
 }
 
 // giveBackRest ends a call that err stopped after its first accepted messages:
@@ -485,14 +462,6 @@ func appendBuffered(out []Buffered, part int32, held int, want bool) []Buffered 
 		}
 	}
 	return append(out, Buffered{Partition: part, Len: held})
-}
-
-func makeRec(m *Message, nowMS, deadline int64, idx int32, wt *waiter) rec {
-	ts := nowMS
-	if !m.Timestamp.IsZero() {
-		ts = m.Timestamp.UnixMilli()
-	}
-	return rec{msg: *m, ts: ts, deadline: deadline, size: int32(m.size()), idx: idx, w: wt}
 }
 
 // route picks the partition and worker of one message.

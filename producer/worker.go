@@ -153,9 +153,18 @@ func (w *worker) signal() {
 	}
 }
 
-// add appends messages of one call to the open batch, sealing it whenever
-// it reaches a limit. It returns how many messages the worker now holds.
-func (w *worker) add(rs []rec, flush bool) (int, error) {
+// call is what the messages of one produce call share.
+type call struct {
+	nowMS    int64   // the call's time, the timestamp of messages without one
+	deadline int64   // unix nanoseconds; 0 means none
+	wt       *waiter // nil unless the call is ProduceSync
+}
+
+// add appends msgs, the messages first, first+1, ... of call c, to the open
+// batch, sealing it whenever it reaches a limit. It reads the caller's
+// messages in place: only a worker that keeps messages (not direct) copies
+// them, into rec. It returns how many messages the worker now holds.
+func (w *worker) add(msgs []Message, first int, c *call, flush bool) (int, error) {
 	set := &w.t.set
 	w.mu.Lock()
 	if w.stopping {
@@ -165,15 +174,16 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 	signal := flush
 	bytes := 0
 	direct := w.t.direct
-	for i := range rs {
-		r := &rs[i]
-		if w.curN > 0 && (w.curN+1 > set.maxMessages || w.curBytes+int(r.size) > set.maxBytes) {
+	for i := range msgs {
+		m := &msgs[i]
+		size := m.size()
+		if w.curN > 0 && (w.curN+1 > set.maxMessages || w.curBytes+size > set.maxBytes) {
 			w.sealLocked()
 			signal = true
 		}
 		if w.curN == 0 {
 			w.curFirst = w.p.clock.Now()
-			w.curDeadline = r.deadline
+			w.curDeadline = c.deadline
 			if direct {
 				w.curEnc.Codec = set.compression.codec()
 				w.curEnc.NoCRC = true // see worker.encode
@@ -184,22 +194,26 @@ func (w *worker) add(rs []rec, flush bool) (int, error) {
 			}
 			signal = true // the worker arms its TTL timer
 		}
+		ts := c.nowMS
+		if !m.Timestamp.IsZero() {
+			ts = m.Timestamp.UnixMilli()
+		}
+		idx := int32(first + i)
 		if direct {
-			m := &r.msg
-			w.curEnc.Add(r.ts, m.Key, m.Value, w.headers(m.Headers)...)
-			if m.OnDelivery != nil || r.w != nil {
-				w.curNotes = append(w.curNotes, note{i: int32(w.curN), onDelivery: m.OnDelivery, w: r.w, idx: r.idx})
+			w.curEnc.Add(ts, m.Key, m.Value, w.headers(m.Headers)...)
+			if m.OnDelivery != nil || c.wt != nil {
+				w.curNotes = append(w.curNotes, note{i: int32(w.curN), onDelivery: m.OnDelivery, w: c.wt, idx: idx})
 				w.curCallbacks = w.curCallbacks || m.OnDelivery != nil
 			}
 		} else {
-			w.cur = append(w.cur, *r)
+			w.cur = append(w.cur, rec{msg: *m, ts: ts, deadline: c.deadline, size: int32(size), idx: idx, w: c.wt})
 		}
 		w.curN++
-		w.curBytes += int(r.size)
-		bytes += int(r.size)
+		w.curBytes += size
+		bytes += size
 	}
-	w.countAccepted(len(rs), bytes)
-	w.queued += len(rs)
+	w.countAccepted(len(msgs), bytes)
+	w.queued += len(msgs)
 	if flush {
 		w.flushReq = true
 	}
