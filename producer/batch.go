@@ -193,8 +193,8 @@ func (w *worker) finishOpen(b *batch) error {
 	if b.open.Codec == kbatch.CodecNone {
 		enc, err = b.open.Finish(nil)
 	} else {
-		enc, err = b.open.Finish(w.t.getEnc())
-		w.t.putEnc(b.open.Buffer())
+		enc, err = b.open.Finish(w.t.encs.get())
+		w.t.encs.put(b.open.Buffer())
 	}
 	b.open = kbatch.Builder{}
 	if err != nil {
@@ -245,7 +245,7 @@ func (w *worker) encode(b *batch) error {
 		}
 	}
 	b.rawLen = bd.Size()
-	enc, err := bd.Finish(w.t.getEnc())
+	enc, err := bd.Finish(w.t.encs.get())
 	if err != nil {
 		return fmt.Errorf("producer: encoding a batch for %s/%d: %w", w.t.name, w.part.id, err)
 	}
@@ -280,11 +280,14 @@ func (w *worker) toNotes(b *batch) {
 	for i := range b.recs {
 		r := &b.recs[i]
 		if r.msg.OnDelivery != nil || r.w != nil {
+			if notes == nil {
+				notes = w.t.notes.getOrMake(16, len(b.recs))
+			}
 			notes = append(notes, note{i: int32(i), onDelivery: r.msg.OnDelivery, w: r.w, idx: r.idx})
 		}
 	}
 	b.notes = notes
-	w.t.putRecs(b.recs)
+	w.t.recs.clearPut(b.recs)
 	b.recs = nil
 }
 

@@ -40,19 +40,15 @@ type topicState struct {
 	created time.Time             // first use
 	lastErr atomic.Pointer[error] // why its first metadata failed, if it did
 
-	// recs recycles the slabs batches keep their messages in, so that a
-	// batch does not regrow (and re-zero) its slice from nothing. A small
-	// free list rather than a sync.Pool, which every GC empties.
-	recs chan []rec
-	// recsHint sizes a new slab (in messages).
-	recsHint sizeHint
+	// Free lists of what batches are built in, so that a new batch does
+	// not regrow (and re-zero) its slices from nothing: the messages it
+	// keeps (recs), its encoding (encs, in bytes) and its delivery notes.
+	recs  freeList[rec]
+	encs  freeList[byte]
+	notes freeList[note]
 	// usable: ready without error, the produce path's check (a closed
 	// channel's receive takes its lock).
 	usable atomic.Bool
-	// encs recycles the buffers batches are encoded into, likewise, and
-	// encHint sizes a new one (in bytes).
-	encs    chan []byte
-	encHint sizeHint
 	// direct: produce calls encode messages into the open batch (see
 	// Producer.keepsMessages); fixed for the topic's life.
 	direct bool
@@ -60,7 +56,7 @@ type topicState struct {
 
 // encRoom is the room to make in a new open batch for its records.
 func (t *topicState) encRoom() int {
-	h := max(4096, t.encHint.get())
+	h := max(4096, t.encs.hint.get())
 	return min(h+h/8, t.set.maxBytes+kbatch.HeaderSize)
 }
 
@@ -79,45 +75,56 @@ func (h *sizeHint) sealed(n int) {
 
 func (h *sizeHint) get() int { return int(h.v.Load()) }
 
-func (t *topicState) getRecs() []rec {
-	select {
-	case rs := <-t.recs:
-		return rs
-	default:
-	}
-	hint := t.recsHint.get()
-	return make([]rec, 0, min(t.set.maxMessages, max(64, hint+hint/4)))
+// freeList recycles the slices of finished batches: a small channel
+// rather than a sync.Pool, which every GC empties. hint follows the sizes
+// of the batches sealed lately.
+type freeList[T any] struct {
+	c    chan []T
+	hint sizeHint
 }
 
-func (t *topicState) putRecs(rs []rec) {
-	if cap(rs) == 0 {
-		return
-	}
-	clear(rs) // drop references to the messages' bytes and callbacks
-	select {
-	case t.recs <- rs[:0]:
-	default:
-	}
-}
+func newFreeList[T any](n int) freeList[T] { return freeList[T]{c: make(chan []T, n)} }
 
-// getEnc returns a buffer for a batch's encoding: one a finished batch
-// gave back, else nil (the encoder allocates).
-func (t *topicState) getEnc() []byte {
+// get returns a slice of length 0: one given back, else nil.
+func (f *freeList[T]) get() []T {
 	select {
-	case b := <-t.encs:
-		return b
+	case s := <-f.c:
+		return s
 	default:
 		return nil
 	}
 }
 
-// putEnc gives back the encoding of a batch that is done.
-func (t *topicState) putEnc(b []byte) {
+// getOrMake returns a slice given back, else a new one with room for the
+// hint and a quarter more, within [lo, hi].
+func (f *freeList[T]) getOrMake(lo, hi int) []T {
+	if s := f.get(); s != nil {
+		return s
+	}
+	h := f.hint.get()
+	return make([]T, 0, min(hi, max(lo, h+h/4)))
+}
+
+// put gives s back. A slice that holds pointers must be cleared first,
+// so that the list keeps no message alive (clearPut).
+func (f *freeList[T]) put(s []T) {
+	if cap(s) == 0 {
+		return
+	}
 	select {
-	case t.encs <- b[:0]:
+	case f.c <- s[:0]:
 	default:
 	}
 }
+
+// clearPut clears s, dropping its references to messages' bytes and
+// callbacks, and gives it back.
+func (f *freeList[T]) clearPut(s []T) {
+	clear(s)
+	f.put(s)
+}
+
+func (t *topicState) getRecs() []rec { return t.recs.getOrMake(64, t.set.maxMessages) }
 
 // partition is one partition of a topic with its workers.
 type partition struct {

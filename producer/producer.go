@@ -212,7 +212,7 @@ func (p *Producer) topicState(name string) *topicState {
 		return t
 	}
 	set := p.cfg.topic(name)
-	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: make(chan []rec, 4), encs: make(chan []byte, 8), created: time.Now()}
+	t := &topicState{name: name, set: set, picker: set.strategy.New(name), ready: make(chan struct{}), recs: newFreeList[rec](4), encs: newFreeList[byte](8), notes: newFreeList[note](4), created: time.Now()}
 	t.direct = !p.keepsMessages(&t.set)
 	m := make(map[string]*topicState, len(old)+1)
 	for k, v := range old {

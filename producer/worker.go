@@ -187,7 +187,7 @@ func (w *worker) add(msgs []Message, first int, c *call, flush bool) (int, error
 			if direct {
 				w.curEnc.Codec = set.compression.codec()
 				w.curEnc.NoCRC = true // see worker.encode
-				w.curEnc.Use(w.t.getEnc())
+				w.curEnc.Use(w.t.encs.get())
 				w.curEnc.Grow(w.t.encRoom())
 			} else if cap(w.cur) == 0 {
 				w.cur = w.t.getRecs()
@@ -202,6 +202,9 @@ func (w *worker) add(msgs []Message, first int, c *call, flush bool) (int, error
 		if direct {
 			w.curEnc.Add(ts, m.Key, m.Value, w.headers(m.Headers)...)
 			if m.OnDelivery != nil || c.wt != nil {
+				if w.curNotes == nil {
+					w.curNotes = w.t.notes.getOrMake(16, set.maxMessages)
+				}
 				w.curNotes = append(w.curNotes, note{i: int32(w.curN), onDelivery: m.OnDelivery, w: c.wt, idx: idx})
 				w.curCallbacks = w.curCallbacks || m.OnDelivery != nil
 			}
@@ -246,13 +249,14 @@ func (w *worker) headers(hs []Header) []kbatch.RecordHeader {
 func (w *worker) sealLocked() {
 	b := &batch{n: w.curN, bytes: w.curBytes, deadline: w.curDeadline, first: w.curFirst}
 	if w.t.direct {
-		w.t.encHint.sealed(w.curEnc.Size())
+		w.t.encs.hint.sealed(w.curEnc.Size())
 		b.open = w.curEnc.Detach(nil) // an idle partition holds no buffer
+		w.t.notes.hint.sealed(len(w.curNotes))
 		b.notes, b.callbacks = w.curNotes, w.curCallbacks
 		w.curNotes, w.curCallbacks = nil, false
 		clear(w.curHdrs)
 	} else {
-		w.t.recsHint.sealed(len(w.cur))
+		w.t.recs.hint.sealed(len(w.cur))
 		b.recs = w.cur
 		w.cur = nil
 	}
@@ -957,10 +961,11 @@ func (w *worker) report(b *batch, base int64, err error) {
 	if !b.roomBack {
 		w.p.release(b.n, b.budget())
 	}
-	w.t.putRecs(b.recs)
+	w.t.recs.clearPut(b.recs)
 	b.recs = nil
 	w.dropEnc(b)
 	b.rb = sarama.RecordBatch{} // it refers to the encoding too
+	w.t.notes.clearPut(b.notes)
 	b.notes = nil
 }
 
@@ -968,7 +973,7 @@ func (w *worker) report(b *batch, base int64, err error) {
 // messages handed out alias it.
 func (w *worker) dropEnc(b *batch) {
 	if !b.lent && b.enc != nil {
-		w.t.putEnc(b.enc)
+		w.t.encs.put(b.enc)
 	}
 	b.enc = nil
 }
