@@ -49,6 +49,34 @@ func BenchmarkProduceAsyncBatchedParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkProduceAsyncBatchedTwoTopics is the parallel one with every
+// call to the other topic than the goroutine's last: the worst case for the
+// producer's cache of the latest topic.
+func BenchmarkProduceAsyncBatchedTwoTopics(b *testing.B) {
+	c := newKfakeB(b, 4, "bench", "bench2")
+	p := benchProducer(b, Config{Brokers: c.ListenAddrs(), Acks: AcksLeader, Logger: quietLogger()})
+	ctx := context.Background()
+	if _, err := p.Metadata(ctx, "bench2"); err != nil {
+		b.Fatal(err)
+	}
+	topics := [2]string{"bench", "bench2"}
+	b.ReportAllocs()
+	b.SetBytes(100)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		m := Message{Value: make([]byte, 100)}
+		for i := 0; pb.Next(); i++ {
+			if err := p.ProduceAsyncBatched(ctx, topics[i%2], m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if err := p.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkProduceToChildBroker is the same as BenchmarkProduceAsyncBatched
 // with the broker in another process, so that a CPU profile of this one
 // shows only the producer.

@@ -37,6 +37,13 @@ type Producer struct {
 
 	topicsMu sync.Mutex // serialises writers of topics
 	topics   atomic.Pointer[map[string]*topicState]
+	// hot is the usable topic of a recent produce call, found again
+	// without hashing its name (most producers write to one topic). A
+	// usable topic stays in topics for good, so hot is never stale. On
+	// its own cache line: other topics' calls replace it.
+	_   [64]byte
+	hot atomic.Pointer[topicState]
+	_   [56]byte
 
 	connsMu   sync.Mutex
 	conns     map[int32]*brokerConn
@@ -231,11 +238,15 @@ func (p *Producer) topicState(name string) *topicState {
 // once the delivery timeout has passed calls fail at once with the last
 // error until metadata arrives.
 func (p *Producer) topic(ctx context.Context, name string) (*topicState, error) {
+	if t := p.hot.Load(); t != nil && t.name == name {
+		return t, nil
+	}
 	if name == "" {
 		return nil, fmt.Errorf("%w: empty topic name", ErrUnknownTopic)
 	}
 	t := p.topicState(name)
 	if t.usable.Load() {
+		p.hot.Store(t)
 		return t, nil
 	}
 	select {
