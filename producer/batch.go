@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/IBM/sarama"
 
@@ -41,10 +42,11 @@ const (
 	// messages back at delivery. Counts budget(n, bytes).
 	holdRecords hold = iota
 	// holdEncoded: only the encoding, and a note for each message with a
-	// callback or a ProduceSync waiter. Counts bytes.
+	// callback or a ProduceSync waiter. Counts bytes and the notes.
 	holdEncoded
 	// holdSpilled: written to a spill (Config.SpillDir); enc is in memory
-	// only while the batch is being sent. Counts nothing: the disk holds it.
+	// only while the batch is being sent. Counts only the notes, which
+	// stay in memory: the disk holds the rest.
 	holdSpilled
 )
 
@@ -123,10 +125,14 @@ func (b *batch) budget() int {
 	case holdRecords:
 		return budget(b.n, b.bytes)
 	case holdEncoded:
-		return b.bytes
+		return b.bytes + len(b.notes)*noteSize
 	}
-	return 0
+	return len(b.notes) * noteSize
 }
+
+// noteSize is what a note costs: MaxBufferedBytes counts it, as it counts
+// recOverhead, so that the bound is real memory with callbacks too.
+const noteSize = int(unsafe.Sizeof(note{}))
 
 // setHold moves b to h and gives back the room that frees.
 func (w *worker) setHold(b *batch, h hold) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/merlinkafka/merlin/callbacks"
 	"github.com/merlinkafka/merlin/mockbroker"
 )
 
@@ -195,5 +196,43 @@ func TestBufferedCountsAgree(t *testing.T) {
 	}
 	if msgs, bytes := p.BufferedMessages(); msgs != 0 || bytes != 0 || sumHeld() != 0 {
 		t.Fatalf("after Flush: the budget holds %d messages in %d bytes, the workers %d", msgs, bytes, sumHeld())
+	}
+}
+
+// MaxBufferedBytes counts a note for every message with a callback: it
+// stays in memory while the encoding is held, and after a spill too.
+func TestBufferCountsNotes(t *testing.T) {
+	c := newMock(t, mockbroker.Topic("notes", 1))
+	sent := &sentCount{}
+	p := newProducer(t, Config{Brokers: c.Addrs(), Handlers: []callbacks.Handler{sent}})
+	ctx := testCtx(t)
+	if _, err := p.ProduceSync(ctx, "notes", msg("", "warm")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Pause(1); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Resume(1)
+	var msgs []Message
+	want := 0
+	for i := range 20 {
+		m := msg("", fmt.Sprintf("value-%02d", i))
+		if i%2 == 0 {
+			m.OnDelivery = func(Result) {}
+			want += noteSize
+		}
+		want += m.size()
+		msgs = append(msgs, m)
+	}
+	if err := p.ProduceAsync(ctx, "notes", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	sent.wait(t, ctx, 21) // in flight: encoded, messages let go
+	if n, bytes := p.BufferedMessages(); n != 20 || bytes != want {
+		t.Fatalf("holding 20 messages (10 with a callback): %d messages, %d bytes counted; want 20, %d (notes of %d bytes)", n, bytes, want, noteSize)
+	}
+	b := &batch{hold: holdSpilled, notes: make([]note, 3)}
+	if got := b.budget(); got != 3*noteSize {
+		t.Fatalf("a spilled batch with 3 notes counts %d bytes, want %d", got, 3*noteSize)
 	}
 }
