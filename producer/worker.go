@@ -390,8 +390,11 @@ func (w *worker) collect() (stopping bool) {
 	// TTL), gathering what the other callers add meanwhile.
 	flushNow := w.flushReq && (len(w.inflight) == 0 || w.state == StateDowntime)
 	// A produce call waiting for room in the buffer: send now rather than
-	// when the batch fills or its TTL passes.
-	pressed := w.p.bud.Waiting()
+	// when the batch fills or its TTL passes, if nothing of this partition
+	// is on the way. Otherwise its answer gives room back and wakes the
+	// worker; sealing at every wake-up under a full buffer would make
+	// batches small exactly when the broker is the bottleneck.
+	pressed := w.p.bud.Waiting() && len(w.inflight)+len(w.pending)+len(w.retry) == 0
 	if w.curN > 0 && open && (flushNow || pressed || w.stopping || now-w.curFirst >= int64(w.t.set.ttl)) {
 		w.sealLocked()
 		w.flushReq = false
