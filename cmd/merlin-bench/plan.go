@@ -40,7 +40,7 @@ func findJavaFor(ctx context.Context, names []string, explicit, needKafka bool, 
 func openSource(ctx context.Context, a args, choice string, addrs []string, stderr io.Writer) (brokerSource, error) {
 	switch {
 	case choice == brokerKafka:
-		return &kafkaBroker{version: kafkatest.Version(), heapMB: a.KafkaHeapMB, stderr: stderr}, nil
+		return &kafkaBroker{version: kafkatest.Version(), heapMB: a.KafkaHeapMB, partitions: a.Partitions, stderr: stderr}, nil
 	case len(addrs) > 0:
 		return externalBrokers{addrs: addrs}, nil
 	case a.InProcess:
